@@ -1,0 +1,57 @@
+# ML observability lab. `make help` lists the targets.
+# Every target creates and uses the project virtual environment (.venv) by itself.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.9
+# Stamp depends on the lock so a changed lock re-syncs the venv.
+VENV_STAMP := $(VENV)/.synced
+
+SCENARIOS := $(patsubst scenarios/%.toml,%,$(wildcard scenarios/*.toml))
+
+.PHONY: help venv lock test test-lab bench list clean $(addprefix scenario-,$(SCENARIOS))
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort | awk -F'\t' '{printf "  %-22s %s\n", $$1, $$2}'
+	@echo "  scenario-<name>        run a scenario paced for people; known: $(SCENARIOS)"
+	@echo "  (ARGS='--seed 3 --fix' passes options to a scenario run)"
+
+venv: $(VENV_STAMP) ## create/refresh the project virtual environment
+
+$(VENV_STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (found " + sys.version.split()[0] + "); set PYTHON=/path/to/python3.11")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	@echo "Installing pinned dependencies into $(VENV) (first time: torch is large, a few minutes)..."
+	@$(VENV)/bin/uv pip sync -q --python $(PY) requirements.lock
+	@$(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e .
+	@touch $@
+
+lock: ## re-resolve requirements.lock from pyproject.toml
+	@test -x $(VENV)/bin/uv || ($(PYTHON) -m venv $(VENV) && $(PY) -m pip install -q uv==$(UV_VERSION))
+	$(VENV)/bin/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+list: $(VENV_STAMP) ## list the scenarios
+	@$(PY) -m lab list
+
+scenario-%: $(VENV_STAMP) ## run a scenario (e.g. make scenario-overfit ARGS=--fix)
+	@$(PY) -m lab run $* $(ARGS)
+
+test: $(VENV_STAMP) ## run the whole test suite (unit, scenario seeds, end-to-end on the native stack)
+	@$(PY) -m pytest tests $(PYTEST_ARGS)
+
+test-lab: $(VENV_STAMP) ## run only the Python/scenario tests (no stack)
+	@$(PY) -m pytest tests/lab $(PYTEST_ARGS)
+
+bench: $(VENV_STAMP) ## benchmark instrumentation overhead; writes results/bench.json and results/bench.md
+	@$(PY) -m lab.bench --out results
+
+clean: ## remove the virtual environment and caches in the repository
+	rm -rf $(VENV) .pytest_cache .lab
+
+-include mk/*.mk

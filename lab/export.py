@@ -1,0 +1,170 @@
+"""Turns training-loop notifications into OpenTelemetry metrics, spans and log records.
+
+Instrument names, units and attributes come from lab.instruments.CATALOGUE.
+Per-step values are not exported per step: evaluation-cadence values use
+synchronous gauges, per-step values are kept as the peak over the export
+interval (lab.signals.IntervalPeak) and read by observable-gauge callbacks.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+from opentelemetry import trace
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.trace import Span, Status, StatusCode
+
+from lab.instruments import BY_NAME, STEP_DURATION_BUCKETS
+from lab.signals import IntervalPeak
+from lab.telemetry import Telemetry
+from lab.train import BaseObserver, EvalRecord, Event, RunResult, StepRecord, Trainer
+
+_EVENT_SEVERITY = {
+    "nonfinite": SeverityNumber.ERROR,
+    "diverged": SeverityNumber.ERROR,
+    "fault_injected": SeverityNumber.WARN,
+    "lr_change": SeverityNumber.WARN,
+    "early_stop": SeverityNumber.INFO,
+}
+
+
+def _i(name: str):
+    inst = BY_NAME[name]
+    return inst.name, inst.unit, inst.description
+
+
+class TelemetryObserver(BaseObserver):
+    def __init__(self, telemetry: Telemetry):
+        self.t = telemetry
+        m = telemetry.meter
+        self._peaks = {k: IntervalPeak() for k in ("batch_loss", "grad_norm", "grad_ratio", "lr")}
+        self._latest: dict[str, float | None] = {"baseline": None, "progress": None}
+
+        def gauge(name):
+            n, u, d = _i(name)
+            return m.create_gauge(n, unit=u, description=d)
+
+        def counter(name):
+            n, u, d = _i(name)
+            return m.create_counter(n, unit=u, description=d)
+
+        def observable(name, key, source):
+            n, u, d = _i(name)
+
+            def cb(_options: CallbackOptions) -> Iterable[Observation]:
+                v = source[key].read() if isinstance(source[key], IntervalPeak) else source[key]
+                return [] if v is None else [Observation(v)]
+
+            return m.create_observable_gauge(n, callbacks=[cb], unit=u, description=d)
+
+        self.loss = gauge("ml.training.loss")
+        self.loss_ratio = gauge("ml.training.loss_ratio")
+        self.val_rise = gauge("ml.training.validation.loss_rise")
+        self.since_best = gauge("ml.training.validation.evals_since_best")
+        self.accuracy = gauge("ml.training.accuracy")
+        self.act_mean = gauge("ml.training.activation.mean")
+        self.dead = gauge("ml.training.activation.dead_ratio")
+        observable("ml.training.batch_loss", "batch_loss", self._peaks)
+        observable("ml.training.gradient.norm", "grad_norm", self._peaks)
+        observable("ml.training.gradient.norm_ratio", "grad_ratio", self._peaks)
+        observable("ml.training.learning_rate", "lr", self._peaks)
+        observable("ml.training.gradient.norm.baseline", "baseline", self._latest)
+        observable("ml.training.progress", "progress", self._latest)
+        self.steps = counter("ml.training.steps")
+        self.epochs = counter("ml.training.epochs")
+        self.samples = counter("ml.training.samples")
+        self.nonfinite = counter("ml.training.nonfinite_steps")
+        n, u, d = _i("ml.training.step.duration")
+        self.step_duration = m.create_histogram(n, unit=u, description=d,
+                                                explicit_bucket_boundaries_advisory=list(STEP_DURATION_BUCKETS))
+        self._run_span: Span | None = None
+        self._epoch_span: Span | None = None
+
+    # -- spans ----------------------------------------------------------------------
+    def on_start(self, run: Trainer) -> None:
+        spec = run.spec
+        self._run_span = self.t.tracer.start_span(
+            f"train {spec.name}",
+            attributes={"lab.scenario": spec.name, "lab.variant": spec.variant, "lab.seed": run.seed,
+                        "lab.planned_steps": run.planned_steps, "lab.dataset": spec.data.dataset,
+                        "lab.optimizer": spec.optimizer.name, "lab.model.hidden": list(spec.model.hidden)},
+        )
+        # Nothing about the failure yet: practice mode relies on this span not naming the fault.
+        self.nonfinite.add(0)
+        self.steps.add(0)
+
+    def _ctx(self):
+        span = self._epoch_span or self._run_span
+        return trace.set_span_in_context(span) if span else None
+
+    def on_epoch_start(self, epoch: int) -> None:
+        self._epoch_span = self.t.tracer.start_span("epoch", context=trace.set_span_in_context(self._run_span),
+                                                    attributes={"lab.epoch": epoch})
+
+    def on_epoch_end(self, epoch: int) -> None:
+        self.epochs.add(1)
+        if self._epoch_span:
+            self._epoch_span.end()
+            self._epoch_span = None
+
+    # -- metrics --------------------------------------------------------------------
+    def on_step(self, rec: StepRecord) -> None:
+        self._peaks["batch_loss"].update(rec.loss)
+        if not math.isnan(rec.grad_norm):
+            self._peaks["grad_norm"].update(rec.grad_norm)
+        if not math.isnan(rec.grad_ratio):
+            self._peaks["grad_ratio"].update(rec.grad_ratio)
+        self._peaks["lr"].update(rec.lr)
+        if not math.isnan(rec.grad_baseline):
+            self._latest["baseline"] = rec.grad_baseline
+        self._latest["progress"] = rec.step / rec.planned_steps
+        self.steps.add(1)
+        self.samples.add(rec.batch_size)
+        self.step_duration.record(rec.duration_s)
+        if rec.nonfinite:
+            self.nonfinite.add(1)
+
+    def on_eval(self, rec: EvalRecord) -> None:
+        self.loss.set(rec.train_loss, {"split": "train"})
+        self.loss.set(rec.val_loss, {"split": "validation"})
+        self.accuracy.set(rec.train_acc, {"split": "train"})
+        self.accuracy.set(rec.val_acc, {"split": "validation"})
+        self.loss_ratio.set(rec.ratio)
+        self.val_rise.set(rec.rise)
+        self.since_best.set(rec.evals_since_best)
+        for layer, v in rec.activation_mean.items():
+            self.act_mean.set(v, {"layer": layer})
+        for layer, v in rec.dead_ratio.items():
+            self.dead.set(v, {"layer": layer})
+        attrs = {"lab.step": rec.step, "lab.epoch": rec.epoch, "lab.train_loss": rec.train_loss,
+                 "lab.val_loss": rec.val_loss, "lab.val_accuracy": rec.val_acc, "lab.loss_ratio": rec.ratio}
+        span = self.t.tracer.start_span("evaluate", context=self._ctx(), start_time=rec.start_ns, attributes=attrs)
+        span.add_event("evaluation", attributes=attrs, timestamp=rec.end_ns)
+        span.end(end_time=rec.end_ns)
+        self._log("evaluation", f"step {rec.step}: train loss {rec.train_loss:.4f}, validation loss {rec.val_loss:.4f}, ratio {rec.ratio:.2f}",
+                  attrs, SeverityNumber.INFO)
+
+    # -- events ---------------------------------------------------------------------
+    def _log(self, name: str, body: str, attrs: dict, severity: SeverityNumber) -> None:
+        self.t.logger.emit(body=body, event_name=f"lab.{name}", severity_number=severity,
+                           severity_text=severity.name, attributes={"lab.event": name, **attrs}, context=self._ctx())
+
+    def on_event(self, ev: Event) -> None:
+        attrs = {"lab.step": ev.step, **{f"lab.{k}": (v if isinstance(v, (int, float, str, bool)) else str(v))
+                                         for k, v in ev.attributes.items() if v is not None}}
+        span = self._epoch_span or self._run_span
+        if span is not None:
+            span.add_event(ev.name, attributes=attrs)
+        self._log(ev.name, ev.message, attrs, _EVENT_SEVERITY.get(ev.name, SeverityNumber.INFO))
+
+    def on_end(self, result: RunResult) -> None:
+        if self._epoch_span:
+            self._epoch_span.end()
+        if self._run_span:
+            self._run_span.set_attribute("lab.steps", result.steps)
+            self._run_span.set_attribute("lab.outcome", result.stopped)
+            if result.stopped == "diverged":
+                self._run_span.set_status(Status(StatusCode.ERROR, "training diverged"))
+            self._run_span.end()

@@ -1,0 +1,105 @@
+"""The metric catalogue: every instrument the lab emits, in one place.
+
+docs/metrics.md is checked against this table by tests/lab/test_metric_catalogue.py,
+and the end-to-end tests check the Prometheus names against a real Prometheus.
+Attributes are bounded: `split` is train|validation, `layer` is a hidden layer's
+name (layer1, layer2, ...). Run identity lives in resource attributes only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+# Step-duration buckets (seconds): from a tiny MLP step (~1 ms) to a paced/slow step.
+STEP_DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+ALLOWED_ATTRIBUTES = {"split": ("train", "validation"), "layer": None}  # None: one value per hidden layer
+
+
+@dataclass(frozen=True)
+class Instrument:
+    name: str  # OpenTelemetry instrument name
+    kind: Literal["gauge", "counter", "histogram"]
+    unit: str
+    attributes: tuple[str, ...]
+    prometheus: str  # series name after OTLP -> Prometheus translation (UnderscoreEscapingWithSuffixes)
+    signal: str  # the classic signal name from the ML literature
+    cadence: str
+    description: str
+
+
+CATALOGUE: tuple[Instrument, ...] = (
+    Instrument("ml.training.loss", "gauge", "", ("split",), "ml_training_loss",
+               "training_loss / validation_loss", "every evaluation",
+               "Loss at the latest evaluation: split=train is the mean minibatch loss since the previous "
+               "evaluation, split=validation the loss on the whole fixed validation set."),
+    Instrument("ml.training.loss_ratio", "gauge", "1", (), "ml_training_loss_ratio",
+               "generalization_gap (validation_loss / training_loss)", "every evaluation",
+               "Validation loss divided by training loss; above 1.3 the model generalises worse than it fits."),
+    Instrument("ml.training.validation.loss_rise", "gauge", "1", (), "ml_training_validation_loss_rise_ratio",
+               "validation_loss_vs_best", "every evaluation",
+               "Validation loss divided by its running minimum in this run; 1 while it improves, above 1.1 when "
+               "validation is getting worse."),
+    Instrument("ml.training.validation.evals_since_best", "gauge", "{evaluation}", (),
+               "ml_training_validation_evals_since_best", "early_stopping_patience", "every evaluation",
+               "Evaluations since validation loss last reached a new minimum (what early stopping counts)."),
+    Instrument("ml.training.accuracy", "gauge", "1", ("split",), "ml_training_accuracy_ratio",
+               "training_accuracy / validation_accuracy", "every evaluation",
+               "Accuracy at the latest evaluation: split=train over the minibatches since the previous "
+               "evaluation, split=validation on the whole validation set."),
+    Instrument("ml.training.batch_loss", "gauge", "", (), "ml_training_batch_loss",
+               "minibatch_loss (peak)", "every step, peak per export interval",
+               "Highest minibatch training loss since the previous export; shows loss spikes that a sampled "
+               "value would miss."),
+    Instrument("ml.training.gradient.norm", "gauge", "", (), "ml_training_gradient_norm",
+               "gradient_norm (peak)", "every step, peak per export interval",
+               "Highest global L2 gradient norm (before clipping) since the previous export."),
+    Instrument("ml.training.gradient.norm.baseline", "gauge", "", (), "ml_training_gradient_norm_baseline",
+               "gradient_norm_rolling_mean", "every step, latest value",
+               "Mean global gradient norm over the previous 50 steps (the rolling baseline)."),
+    Instrument("ml.training.gradient.norm_ratio", "gauge", "1", (), "ml_training_gradient_norm_ratio",
+               "gradient_norm / rolling mean (peak)", "every step, peak per export interval",
+               "Highest ratio of a step's gradient norm to the mean of the previous 50 steps since the previous "
+               "export; 5x means instability, 10x an explosion."),
+    Instrument("ml.training.learning_rate", "gauge", "", (), "ml_training_learning_rate",
+               "learning_rate", "every step, peak per export interval",
+               "Highest learning rate applied since the previous export (so a short burst is not missed)."),
+    Instrument("ml.training.activation.mean", "gauge", "", ("layer",), "ml_training_activation_mean",
+               "activation_mean", "every evaluation",
+               "Mean output of a hidden layer's activation over the fixed probe batch; NaN if the layer "
+               "produced non-finite values."),
+    Instrument("ml.training.activation.dead_ratio", "gauge", "1", ("layer",), "ml_training_activation_dead_ratio",
+               "dead_neuron_ratio", "every evaluation",
+               "Share of a hidden layer's units whose pre-activation is <= 0 for every probe sample (dead for "
+               "ReLU; saturated-negative for LeakyReLU); NaN if non-finite."),
+    Instrument("ml.training.progress", "gauge", "1", (), "ml_training_progress_ratio",
+               "progress", "every step, latest value",
+               "Completed steps divided by the steps the run plans; 1 at the end."),
+    Instrument("ml.training.steps", "counter", "{step}", (), "ml_training_steps_total",
+               "step", "every step", "Optimiser steps taken."),
+    Instrument("ml.training.epochs", "counter", "{epoch}", (), "ml_training_epochs_total",
+               "epoch", "every epoch", "Epochs completed."),
+    Instrument("ml.training.samples", "counter", "{sample}", (), "ml_training_samples_total",
+               "throughput", "every step", "Training samples processed (rate() gives samples per second)."),
+    Instrument("ml.training.nonfinite_steps", "counter", "{step}", (), "ml_training_nonfinite_steps_total",
+               "divergence (NaN/inf)", "every step",
+               "Steps whose loss or gradient norm was NaN or infinite."),
+    Instrument("ml.training.step.duration", "histogram", "s", (), "ml_training_step_duration_seconds",
+               "step_time", "every step",
+               "Wall time of one optimiser step (forward, backward, update), excluding pacing sleeps."),
+)
+
+BY_NAME = {i.name: i for i in CATALOGUE}
+
+
+def prometheus_series_count(n_layers: int) -> int:
+    """Series one run produces in Prometheus (histogram: buckets + +Inf + _sum + _count)."""
+    total = 0
+    for inst in CATALOGUE:
+        per_attr = 1
+        for a in inst.attributes:
+            per_attr *= n_layers if a == "layer" else len(ALLOWED_ATTRIBUTES[a])
+        per_series = len(STEP_DURATION_BUCKETS) + 3 if inst.kind == "histogram" else 1
+        total += per_attr * per_series
+    return total
