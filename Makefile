@@ -29,7 +29,7 @@ $(VENV_STAMP): requirements.lock pyproject.toml
 	@$(PY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
 	@echo "Installing pinned dependencies into $(VENV) (first time: torch is large, a few minutes)..."
 	@$(VENV)/bin/uv pip sync -q --python $(PY) requirements.lock
-	@$(VENV)/bin/uv pip install -q --python $(PY) --no-deps -e .
+	@$(VENV)/bin/uv pip install -q --python $(PY) --no-deps --config-settings editable_mode=compat -e .
 	@touch $@
 
 lock: ## re-resolve requirements.lock from pyproject.toml
@@ -55,3 +55,6 @@ clean: ## remove the virtual environment and caches in the repository
 	rm -rf $(VENV) .pytest_cache .lab
 
 -include mk/*.mk
+
+bench-e2e: $(VENV_STAMP) ## measure recorded-to-queryable delay through the running stack (make up first); writes results/bench_e2e.json
+	@$(PY) -m lab.bench_e2e --out results

@@ -117,6 +117,18 @@ def _optimizer(spec: ScenarioSpec, model: nn.Module) -> torch.optim.Optimizer:
     return torch.optim.AdamW(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
 
 
+def global_grad_norm(params: list[torch.Tensor]) -> float:
+    """L2 norm of all gradients together (what clip_grad_norm_ measures).
+
+    torch.nn.utils.get_total_norm gives the same number but spends ~25 us per call
+    grouping tensors by device; on a 1 ms CPU step that alone is 2%.
+    """
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))).item()
+
+
 class Trainer:
     def __init__(self, spec: ScenarioSpec, seed: int = 0, *, fast: bool = False, speed: float = 1.0,
                  observers: list[Observer] = (), instrument: bool = True, probe_every: int | None = None,
@@ -135,6 +147,7 @@ class Trainer:
         if max_steps is not None:
             self.planned_steps = min(self.planned_steps, max_steps)
         self.layers = list(self.model.activations)
+        self._params = list(self.model.parameters())  # walking modules every step costs ~70 us
         self.result = RunResult(spec=spec, seed=seed)
 
     # -- schedule -----------------------------------------------------------------
@@ -182,7 +195,8 @@ class Trainer:
         overfit = OverfitTracker()
         best_state: dict | None = None
         nonfinite_streak = 0
-        win_loss = win_correct = win_n = 0.0
+        win_loss = win_n = 0.0
+        win_correct = torch.zeros((), dtype=torch.long)  # a tensor: no .item() sync per step
         last_means: dict[str, float] = {}
         last_dead: dict[str, float] = {}
         steps_per_s = spec.pace.steps_per_second * self.speed
@@ -219,9 +233,9 @@ class Trainer:
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     if spec.train.grad_clip is not None:
-                        norm = nn.utils.clip_grad_norm_(model.parameters(), spec.train.grad_clip).item()
+                        norm = nn.utils.clip_grad_norm_(self._params, spec.train.grad_clip, foreach=True).item()
                     elif self.instrument:
-                        norm = nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None]).item()
+                        norm = global_grad_norm(self._params)
                     else:
                         norm = math.nan
                     opt.step()
@@ -233,7 +247,7 @@ class Trainer:
                         continue
                     bsz = len(idx)
                     win_loss += loss_v * bsz
-                    win_correct += (logits.detach().argmax(1) == y).sum().item()
+                    win_correct += (logits.detach().argmax(1) == y).sum()
                     win_n += bsz
                     nonfinite = not (math.isfinite(loss_v) and math.isfinite(norm))
                     base = baseline.mean if baseline.ready else math.nan
@@ -263,8 +277,9 @@ class Trainer:
                         t_ns = time.time_ns()
                         val_loss, val_acc = self._evaluate()
                         train_loss = win_loss / win_n if win_n else math.nan
-                        train_acc = win_correct / win_n if win_n else math.nan
-                        win_loss = win_correct = win_n = 0.0
+                        train_acc = win_correct.item() / win_n if win_n else math.nan
+                        win_loss = win_n = 0.0
+                        win_correct = torch.zeros((), dtype=torch.long)
                         o_ = overfit.update(step, train_loss, val_loss)
                         ev = EvalRecord(step, epoch, train_loss, val_loss, train_acc, val_acc, o_["ratio"], o_["rise"],
                                         int(o_["evals_since_best"]), dict(last_means), dict(last_dead), t_ns,

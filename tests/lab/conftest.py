@@ -24,3 +24,12 @@ def tiny_raw():
 @pytest.fixture
 def tiny_spec(tiny_raw):
     return build_spec(tiny_raw, source="tiny")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    # As `lab run` does: small models run faster on one thread, and a busy second
+    # core (the stack, a build) makes multi-threaded spin-waits crawl.
+    import torch
+
+    torch.set_num_threads(1)

@@ -52,3 +52,4 @@ def test_probe_leaves_training_mode_and_hooks_as_they_were():
     probe_activations(m, torch.rand(8, 4))
     assert m.training
     assert all(not mod._forward_hooks for mod in m.activations.values())
+

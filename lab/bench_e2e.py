@@ -1,0 +1,96 @@
+"""`make bench-e2e`: delay from a value recorded in the training loop to that value
+being queryable in Prometheus, through the running stack (`make up` first).
+
+    python -m lab.bench_e2e --out results [--seconds 60]
+
+A paced overfit run streams over OTLP; a poller asks Prometheus for
+ml_training_steps_total every 100 ms. Each time a new count N appears, the delay
+is now minus the moment step N was recorded. Expected: up to one export interval
+(the SDK collects every LAB_INTERVAL) plus the collector's batch timeout plus
+the OTLP hops; the median near half the interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import threading
+import time
+from pathlib import Path
+
+import requests
+import torch
+
+from lab.scenarios import load_scenario
+from lab.telemetry import LAB_INTERVAL_SECONDS, RunIdentity, Telemetry, collector_reachable, otlp_endpoint
+from lab.export import TelemetryObserver
+from lab.train import BaseObserver, Trainer
+
+
+class StepClock(BaseObserver):
+    def __init__(self):
+        self.at: dict[int, float] = {}
+
+    def on_step(self, rec):
+        self.at[rec.step] = time.time()
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m lab.bench_e2e", description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=Path("results"))
+    p.add_argument("--seconds", type=float, default=60.0, help="length of the paced run")
+    p.add_argument("--prometheus", default=f"http://127.0.0.1:{os.environ.get('LAB_PROMETHEUS_PORT', '9090')}")
+    args = p.parse_args(argv)
+    if not collector_reachable():
+        print(f"no collector at {otlp_endpoint()}: start the stack with `make up` first")
+        return 2
+    torch.set_num_threads(1)
+    spec = load_scenario("overfit", overrides=["pace.steps_per_second=10"])
+    steps = int(args.seconds * 10)
+    identity = RunIdentity("overfit", "bench-e2e", 0)
+    tel = Telemetry(identity, otlp=True)
+    clock = StepClock()
+    delays: list[float] = []
+    seen = 0
+    stop = threading.Event()
+    sel = f'ml_training_steps_total{{instance="{socket.gethostname()}:overfit:bench-e2e"}}'
+    # Only samples written after this run started: an earlier bench run's series may linger.
+    query = f"{sel} and timestamp({sel}) > {time.time():.3f}"
+
+    def poll():
+        nonlocal seen
+        while not stop.is_set():
+            try:
+                res = requests.get(f"{args.prometheus}/api/v1/query", params={"query": query}, timeout=2).json()
+                vals = [int(float(r["value"][1])) for r in res["data"]["result"]]
+            except (requests.RequestException, ValueError, KeyError):
+                vals = []
+            now = time.time()
+            for v in vals:
+                if v > seen and v in clock.at:
+                    delays.append(now - clock.at[v])
+                    seen = v
+            time.sleep(0.1)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    Trainer(spec, 0, fast=False, observers=[clock, TelemetryObserver(tel)], max_steps=steps).run()
+    tel.shutdown()
+    time.sleep(LAB_INTERVAL_SECONDS * 2)
+    stop.set()
+    poller.join()
+    res = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "interval_s": LAB_INTERVAL_SECONDS, "samples": len(delays),
+           "median_s": round(statistics.median(delays), 3) if delays else None,
+           "max_s": round(max(delays), 3) if delays else None, "min_s": round(min(delays), 3) if delays else None,
+           "run_seconds": args.seconds}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench_e2e.json").write_text(json.dumps(res, indent=2) + "\n")
+    print(json.dumps(res, indent=2))
+    return 0 if delays else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
