@@ -7,7 +7,7 @@ with each configuration in turn, round after round in one process so that machin
 noise hits them alike; the figure is the median over rounds of wall time per step.
   bare        forward, backward, optimiser step, loss.item()   (nothing else)
   per-step    + gradient norm, step bookkeeping, OTel recording (no probes/evaluations)
-  every-N     + activation probe and validation evaluation every N steps
+  every-N     + validation evaluation with activation probes every N steps
 Onset: steps and seconds until validation/training loss first passes 1.3, over seeds,
 in --fast mode and in the default paced mode.
 """
@@ -47,7 +47,7 @@ def _one(config: str, seed: int) -> float:
     spec = load_scenario("overfit", overrides=[f"train.eval_every={every}"])
     tel = Telemetry(RunIdentity("overfit", "fault", seed), otlp=False, metric_readers=[InMemoryMetricReader()],
                     span_exporters=[InMemorySpanExporter()], log_exporters=[InMemoryLogRecordExporter()])
-    r = Trainer(spec, seed, fast=True, observers=[TelemetryObserver(tel)], probe_every=every).run()
+    r = Trainer(spec, seed, fast=True, observers=[TelemetryObserver(tel)]).run()
     tel.shutdown()
     return r.wall_s / r.steps
 
@@ -124,7 +124,7 @@ def render(res: dict) -> str:
     for c, v in res["overhead"].items():
         lines.append(f"| {c} | {v['median_ms_per_step']} | {v['min_ms_per_step']} | {v['max_ms_per_step']} | {v['overhead_vs_bare_pct']}% |")
     lines += ["", "`per-step` is what every step pays (gradient norm, bookkeeping, OTel recording); `every-N` adds the",
-              "activation probe (512 samples) and a validation evaluation (500 samples) every N steps.", ""]
+              "validation evaluation (500 samples, one forward pass that also gives the activation statistics) every N steps.", ""]
     for key, label in (("onset_fast", "--fast"), ("onset_paced", "paced (default)")):
         if key in res:
             o = res[key]

@@ -28,8 +28,7 @@ class DataSpec(_Strict):
     dataset: Literal["digits", "synthetic"] = "digits"
     train_size: int | None = Field(None, gt=0, description="training samples; None = all that remain")
     val_size: int = Field(500, gt=0)
-    probe_size: int = Field(512, gt=0, description="fixed probe batch for activation statistics")
-    split_seed: int = Field(0, description="fixes the validation set and the probe batch across run seeds")
+    split_seed: int = Field(0, description="fixes the validation set (also the activation probe batch) across run seeds")
     # synthetic only
     n_features: int = Field(20, gt=1)
     n_classes: int = Field(3, gt=1)
@@ -56,7 +55,7 @@ class OptimizerSpec(_Strict):
 class TrainSpec(_Strict):
     epochs: int = Field(60, gt=0)
     batch_size: int = Field(32, gt=0)
-    eval_every: int = Field(5, gt=0, description="steps between evaluations (validation loss, probes)")
+    eval_every: int = Field(5, gt=0, description="steps between evaluations (validation loss and activation probes)")
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     grad_clip: float | None = Field(None, gt=0, description="max global gradient norm; None = no clipping")
     early_stopping_patience: int | None = Field(None, gt=0, description="evaluations without improvement before stopping")

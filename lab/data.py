@@ -16,7 +16,6 @@ class Splits:
     y_train: torch.Tensor
     x_val: torch.Tensor
     y_val: torch.Tensor
-    x_probe: torch.Tensor  # fixed inputs for activation statistics
     n_features: int
     n_classes: int
 
@@ -43,7 +42,11 @@ def _raw(spec: DataSpec) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_splits(spec: DataSpec, seed: int) -> Splits:
-    """Validation set and probe batch depend on split_seed only; the training subset on the run seed."""
+    """The validation set depends on split_seed only; the training subset on the run seed.
+
+    The validation inputs double as the fixed probe batch for activation statistics,
+    so one forward pass per evaluation gives both.
+    """
     from sklearn.model_selection import train_test_split
 
     x, y = _raw(spec)
@@ -52,9 +55,6 @@ def load_splits(spec: DataSpec, seed: int) -> Splits:
     x_pool, x_val, y_pool, y_val = train_test_split(
         x, y, test_size=spec.val_size, stratify=y, random_state=spec.split_seed
     )
-    probe_rng = np.random.default_rng(spec.split_seed)
-    probe_idx = probe_rng.choice(len(x_pool), size=min(spec.probe_size, len(x_pool)), replace=False)
-    x_probe = x_pool[probe_idx]
     if spec.train_size is not None:
         if spec.train_size > len(x_pool):
             raise ValueError(f"data.train_size={spec.train_size} exceeds the {len(x_pool)} samples left after validation")
@@ -68,7 +68,6 @@ def load_splits(spec: DataSpec, seed: int) -> Splits:
         y_train=t(np.ascontiguousarray(y_pool)),
         x_val=t(np.ascontiguousarray(x_val)),
         y_val=t(np.ascontiguousarray(y_val)),
-        x_probe=t(np.ascontiguousarray(x_probe)),
         n_features=x.shape[1],
         n_classes=int(y.max()) + 1,
     )

@@ -67,7 +67,7 @@ CATALOGUE: tuple[Instrument, ...] = (
                "Highest learning rate applied since the previous export (so a short burst is not missed)."),
     Instrument("ml.training.activation.mean", "gauge", "", ("layer",), "ml_training_activation_mean",
                "activation_mean", "every evaluation",
-               "Mean output of a hidden layer's activation over the fixed probe batch; NaN if the layer "
+               "Mean output of a hidden layer's activation over the fixed probe batch (the validation inputs); NaN if the layer "
                "produced non-finite values."),
     Instrument("ml.training.activation.dead_ratio", "gauge", "1", ("layer",), "ml_training_activation_dead_ratio",
                "dead_neuron_ratio", "every evaluation",

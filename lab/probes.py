@@ -1,6 +1,7 @@
 """Activation statistics on a fixed probe batch: per-layer mean and dead-unit ratio.
 
-Hooks are attached only for the probe pass, so ordinary training steps pay nothing.
+Hooks are attached only for the evaluation pass (the validation set is the probe
+batch), so ordinary training steps pay nothing and evaluation pays one forward pass.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from lab.models import MLP
 
 
 @torch.no_grad()
-def probe_activations(model: MLP, x_probe: torch.Tensor) -> tuple[dict[str, float], dict[str, float]]:
-    """Return ({layer: mean activation}, {layer: dead ratio}).
+def probe_activations(model: MLP, x_probe: torch.Tensor) -> tuple[torch.Tensor, dict[str, float], dict[str, float]]:
+    """Return (logits, {layer: mean activation}, {layer: dead ratio}) for one eval-mode pass.
 
     A unit is dead when its pre-activation is <= 0 for every probe sample. Using the
     pre-activation (not "output == 0") makes the count honest for LeakyReLU too,
@@ -28,7 +29,7 @@ def probe_activations(model: MLP, x_probe: torch.Tensor) -> tuple[dict[str, floa
     was_training = model.training
     model.eval()  # dropout off: the probe measures the network, not the noise
     try:
-        model(x_probe)
+        logits = model(x_probe)
     finally:
         model.train(was_training)
         for h in handles:
@@ -41,4 +42,4 @@ def probe_activations(model: MLP, x_probe: torch.Tensor) -> tuple[dict[str, floa
             continue
         means[name] = post.mean().item()
         dead[name] = (pre <= 0).all(dim=0).float().mean().item()
-    return means, dead
+    return logits, means, dead

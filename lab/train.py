@@ -131,12 +131,10 @@ def global_grad_norm(params: list[torch.Tensor]) -> float:
 
 class Trainer:
     def __init__(self, spec: ScenarioSpec, seed: int = 0, *, fast: bool = False, speed: float = 1.0,
-                 observers: list[Observer] = (), instrument: bool = True, probe_every: int | None = None,
-                 max_steps: int | None = None):
+                 observers: list[Observer] = (), instrument: bool = True, max_steps: int | None = None):
         self.spec, self.seed, self.fast, self.speed = spec, seed, fast, speed
         self.observers = list(observers)
         self.instrument = instrument  # False = bare loop, for the overhead benchmark
-        self.probe_every = probe_every or spec.train.eval_every
         torch.manual_seed(seed)
         self.data: Splits = load_splits(spec.data, seed)
         self.model: MLP = build_model(self.data.n_features, self.data.n_classes, spec.model)
@@ -178,14 +176,12 @@ class Trainer:
 
     # -- evaluation ---------------------------------------------------------------
     @torch.no_grad()
-    def _evaluate(self) -> tuple[float, float]:
-        was = self.model.training
-        self.model.eval()
-        logits = self.model(self.data.x_val)
-        self.model.train(was)
+    def _evaluate(self) -> tuple[float, float, dict[str, float], dict[str, float]]:
+        """Validation loss and accuracy, and activation statistics from the same pass."""
+        logits, means, dead = probe_activations(self.model, self.data.x_val)
         loss = self.criterion(logits, self.data.y_val).item()
         acc = (logits.argmax(1) == self.data.y_val).float().mean().item()
-        return loss, acc
+        return loss, acc, means, dead
 
     def run(self) -> RunResult:
         spec, data, model, opt = self.spec, self.data, self.model, self.optimizer
@@ -197,8 +193,6 @@ class Trainer:
         nonfinite_streak = 0
         win_loss = win_n = 0.0
         win_correct = torch.zeros((), dtype=torch.long)  # a tensor: no .item() sync per step
-        last_means: dict[str, float] = {}
-        last_dead: dict[str, float] = {}
         steps_per_s = spec.pace.steps_per_second * self.speed
         self._t0 = time.monotonic()
         compute = 0.0
@@ -271,18 +265,16 @@ class Trainer:
                         nonfinite_streak = 0
 
                     last = step == self.planned_steps or self.result.stopped != "completed"
-                    if step % self.probe_every == 0 or last:
-                        last_means, last_dead = probe_activations(model, data.x_probe)
                     if step % spec.train.eval_every == 0 or last:
                         t_ns = time.time_ns()
-                        val_loss, val_acc = self._evaluate()
+                        val_loss, val_acc, means, dead = self._evaluate()
                         train_loss = win_loss / win_n if win_n else math.nan
                         train_acc = win_correct.item() / win_n if win_n else math.nan
                         win_loss = win_n = 0.0
                         win_correct = torch.zeros((), dtype=torch.long)
                         o_ = overfit.update(step, train_loss, val_loss)
                         ev = EvalRecord(step, epoch, train_loss, val_loss, train_acc, val_acc, o_["ratio"], o_["rise"],
-                                        int(o_["evals_since_best"]), dict(last_means), dict(last_dead), t_ns,
+                                        int(o_["evals_since_best"]), means, dead, t_ns,
                                         time.time_ns(), time.monotonic() - self._t0)
                         self.result.evals.append(ev)
                         for o in self.observers:

@@ -6,7 +6,7 @@ from lab.config import build_spec
 TINY = {
     "name": "tiny",
     "title": "tiny test scenario",
-    "data": {"dataset": "digits", "train_size": 200, "val_size": 200, "probe_size": 128},
+    "data": {"dataset": "digits", "train_size": 200, "val_size": 200},
     "model": {"hidden": [32, 16], "init": "he_normal"},
     "train": {"epochs": 3, "batch_size": 32, "eval_every": 5},
     "story": {"what_you_will_see": "x", "root_cause": "y", "what_to_do": "z"},

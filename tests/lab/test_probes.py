@@ -22,7 +22,7 @@ def test_dead_ratio_counts_units_negative_for_every_probe_sample():
     with torch.no_grad():
         lin1.weight.zero_()
         lin1.bias.copy_(torch.tensor([-1.0] * 3 + [1.0] * 7))  # 3 of 10 units can never fire
-    means, dead = probe_activations(m, x)
+    _, means, dead = probe_activations(m, x)
     assert dead["layer1"] == pytest.approx(0.3)
     assert means["layer1"] == pytest.approx(0.7)
     assert set(dead) == {"layer1", "layer2"}
@@ -33,7 +33,7 @@ def test_leaky_relu_dead_units_are_counted_from_pre_activations():
     with torch.no_grad():
         m.body.linear1.weight.zero_()
         m.body.linear1.bias.fill_(-2.0)
-    means, dead = probe_activations(m, torch.rand(32, 4))
+    _, means, dead = probe_activations(m, torch.rand(32, 4))
     assert dead["layer1"] == 1.0  # outputs are -0.02, never exactly 0, yet every unit is off
     assert means["layer1"] < 0
 
@@ -42,7 +42,7 @@ def test_non_finite_activations_give_nan_not_zero():
     m = _model()
     with torch.no_grad():
         m.body.linear1.weight.fill_(float("nan"))
-    means, dead = probe_activations(m, torch.rand(16, 4))
+    _, means, dead = probe_activations(m, torch.rand(16, 4))
     assert math.isnan(dead["layer1"]) and math.isnan(means["layer1"])
 
 
