@@ -1,0 +1,135 @@
+# shellcheck shell=bash
+# Shared helpers for the native-mode scripts (sourced, not run).
+#
+# Loads .env (versions, ports, interval) without overriding variables that are
+# already set in the environment -- the same precedence docker compose uses -- and
+# defines where binaries, build caches and run state live:
+#   LAB_CACHE_DIR  (default ~/.cache/ml-obs-lab)  binaries, Go module and build caches
+#   LAB_STATE_DIR  (default <repo>/.lab)          pid files, logs, data of a running stack
+
+LAB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export LAB_ROOT
+
+# shellcheck disable=SC2120 # the file argument is optional
+lab_load_env() {
+  local file="${1:-$LAB_ROOT/.env}" line key val
+  [[ -f "$file" ]] || { echo "lab: $file not found" >&2; return 1; }
+  while IFS= read -r line || [[ -n "$line" ]]; do
+    [[ "$line" =~ ^[[:space:]]*(#|$) ]] && continue
+    key="${line%%=*}"
+    val="${line#*=}"
+    [[ "$key" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || continue
+    if [[ -z "${!key+x}" ]]; then
+      export "$key=$val"
+    fi
+  done <"$file"
+}
+
+lab_load_env
+
+export LAB_CACHE_DIR="${LAB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ml-obs-lab}"
+export LAB_STATE_DIR="${LAB_STATE_DIR:-$LAB_ROOT/.lab}"
+LAB_BIN_DIR="$LAB_CACHE_DIR/bin"
+
+# Prometheus 3.X.Y is published as Go module version v0.3XX.Y (X zero-padded).
+lab_prometheus_module_version() {
+  local v="${1:-$LAB_PROMETHEUS_VERSION}" major minor patch
+  IFS=. read -r major minor patch <<<"$v"
+  printf 'v0.%d%02d.%d\n' "$major" "$minor" "$patch"
+}
+
+# compose-check is a test tool, not a stack component: its version (the compose-go
+# library's) lives only in scripts/compose-check/go.mod.
+lab_compose_go_version() {
+  sed -n 's|^require github.com/compose-spec/compose-go/v2 \(v[^ ]*\).*|\1|p' "$LAB_ROOT/scripts/compose-check/go.mod"
+}
+
+# Path of a natively built binary for the pinned version (it may not exist yet).
+lab_bin() {
+  case "$1" in
+    otelcol) echo "$LAB_BIN_DIR/otelcol-$LAB_OTELCOL_VERSION" ;;
+    prometheus | promtool) echo "$LAB_BIN_DIR/$1-$LAB_PROMETHEUS_VERSION" ;;
+    alertmanager | amtool) echo "$LAB_BIN_DIR/$1-$LAB_ALERTMANAGER_VERSION" ;;
+    pint) echo "$LAB_BIN_DIR/pint-$LAB_PINT_VERSION" ;;
+    compose-check) echo "$LAB_BIN_DIR/compose-check-$(lab_compose_go_version)" ;;
+    *) echo "lab: unknown binary '$1'" >&2; return 1 ;;
+  esac
+}
+
+lab_python() {
+  if [[ -x "$LAB_ROOT/.venv/bin/python" ]]; then
+    echo "$LAB_ROOT/.venv/bin/python"
+  elif command -v python3 >/dev/null; then
+    command -v python3
+  else
+    echo "lab: no Python found (.venv/bin/python or python3)" >&2
+    return 1
+  fi
+}
+
+# Native-mode addresses: everything on loopback, ports from .env / the environment.
+lab_native_env() {
+  export LAB_COLLECTOR_LISTEN_HOST=127.0.0.1
+  export LAB_PROMETHEUS_OTLP_ENDPOINT="http://127.0.0.1:$LAB_PROMETHEUS_PORT/api/v1/otlp"
+  export LAB_COLLECTOR_FILE_DIR="${LAB_COLLECTOR_FILE_DIR:-$LAB_STATE_DIR/otelcol}"
+}
+
+# The Prometheus and Alertmanager config directories for native mode. They mirror the
+# compose mounts (/etc/prometheus, /etc/alertmanager): the config files themselves are
+# symlinks to the repository's files, and only the mode-specific parts are written
+# here -- the file_sd target files and the webhook URL file (see the header comments
+# of prometheus/prometheus.yml and alertmanager/alertmanager.yml).
+#   lab_render_native_etc <state dir>
+lab_render_native_etc() {
+  local p="$1/prometheus/etc" a="$1/alertmanager/etc"
+  mkdir -p "$p/targets" "$a"
+  ln -sfn "$LAB_ROOT/prometheus/prometheus.yml" "$p/prometheus.yml"
+  ln -sfn "$LAB_ROOT/prometheus/rules" "$p/rules"
+  ln -sfn "$LAB_ROOT/prometheus/alerts" "$p/alerts"
+  _lab_target "$p/targets/otel-collector.yml" "127.0.0.1:$LAB_COLLECTOR_METRICS_PORT"
+  _lab_target "$p/targets/prometheus.yml" "127.0.0.1:$LAB_PROMETHEUS_PORT"
+  _lab_target "$p/targets/alertmanager.yml" "127.0.0.1:$LAB_ALERTMANAGER_PORT"
+  ln -sfn "$LAB_ROOT/alertmanager/alertmanager.yml" "$a/alertmanager.yml"
+  printf 'http://127.0.0.1:%s/alertmanager\n' "$LAB_WEBHOOK_SINK_PORT" >"$a/webhook-url"
+}
+
+_lab_target() {
+  printf '# Written by scripts/native/lib.sh for native mode; do not edit.\n- targets: ["%s"]\n' "$2" >"$1"
+}
+
+# Is <pid> a live process? A zombie (exited, not yet reaped by PID 1 -- which can take
+# a second in containers and VMs) counts as gone.
+lab_pid_alive() {
+  local stat
+  stat="$(ps -o stat= -p "$1" 2>/dev/null)" || return 1
+  [[ -n "$stat" && "$stat" != Z* ]]
+}
+
+# Is the process recorded in pid file <file> (pid, then start time) still running?
+# Comparing the start time protects against a recycled pid.
+lab_pidfile_alive() {
+  local f="$1" pid
+  [[ -f "$f" ]] || return 1
+  pid="$(head -n1 "$f")"
+  [[ "$pid" =~ ^[0-9]+$ ]] && lab_pid_alive "$pid" &&
+    [[ "$(ps -o lstart= -p "$pid" 2>/dev/null)" == "$(sed -n 2p "$f")" ]]
+}
+
+# Wait until a URL answers 2xx, or fail after a timeout.
+#   lab_wait_http <name> <url> <timeout seconds> <log file> [pid]
+lab_wait_http() {
+  local name="$1" url="$2" timeout="$3" log="$4" pid="${5:-}" deadline
+  deadline=$((SECONDS + timeout))
+  while ((SECONDS < deadline)); do
+    if curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; then
+      return 0
+    fi
+    if [[ -n "$pid" ]] && ! lab_pid_alive "$pid"; then
+      echo "lab: $name exited during start-up; see $log" >&2
+      return 1
+    fi
+    sleep 0.3
+  done
+  echo "lab: $name not healthy at $url after ${timeout}s; see $log" >&2
+  return 1
+}
