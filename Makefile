@@ -14,7 +14,7 @@ VENV_STAMP := $(VENV)/.synced
 
 SCENARIOS := $(patsubst scenarios/%.toml,%,$(wildcard scenarios/*.toml))
 
-.PHONY: help venv lock test test-lab bench list clean $(addprefix scenario-,$(SCENARIOS))
+.PHONY: help venv lock test test-lab bench bench-e2e list clean $(addprefix scenario-,$(SCENARIOS))
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort | awk -F'\t' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -39,7 +39,12 @@ lock: ## re-resolve requirements.lock from pyproject.toml
 list: $(VENV_STAMP) ## list the scenarios
 	@$(PY) -m lab list
 
-scenario-%: $(VENV_STAMP) ## run a scenario (e.g. make scenario-overfit ARGS=--fix)
+# A static pattern rule: plain pattern rules are never applied to .PHONY targets.
+$(addprefix scenario-,$(SCENARIOS)): scenario-%: $(VENV_STAMP) ## run a scenario (e.g. make scenario-overfit ARGS=--fix)
+	@$(PY) -m lab run $* $(ARGS)
+
+# Anything else named scenario-*: let `lab run` say which scenarios exist.
+scenario-%: $(VENV_STAMP)
 	@$(PY) -m lab run $* $(ARGS)
 
 test: $(VENV_STAMP) ## run the whole test suite (unit, scenario seeds, end-to-end on the native stack)

@@ -3,11 +3,14 @@ being queryable in Prometheus, through the running stack (`make up` first).
 
     python -m lab.bench_e2e --out results [--seconds 60]
 
-A paced overfit run streams over OTLP; a poller asks Prometheus for
-ml_training_steps_total every 100 ms. Each time a new count N appears, the delay
-is now minus the moment step N was recorded. Expected: up to one export interval
-(the SDK collects every LAB_INTERVAL) plus the collector's batch timeout plus
-the OTLP hops; the median near half the interval.
+A paced overfit run (10 steps/s) streams over OTLP; a poller asks Prometheus for
+ml_training_steps_total every 100 ms. When a new count N appears (previous P):
+  latest: now - when step N was recorded: the newest value at export time, i.e.
+          the pipeline alone (collector batch timeout + OTLP hops + ingestion);
+  oldest: now - when step P+1 was recorded: a value recorded just after the
+          previous export waits a whole export interval before it is even sent.
+Every value's delay lies between the two; theory: latest <= batch timeout (1 s)
+plus hops, oldest <= interval (5 s) + that.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ def main(argv=None) -> int:
     tel = Telemetry(identity, otlp=True)
     clock = StepClock()
     delays: list[float] = []
+    oldest: list[float] = []
     seen = 0
     stop = threading.Event()
     sel = f'ml_training_steps_total{{instance="{socket.gethostname()}:overfit:bench-e2e"}}'
@@ -72,6 +76,8 @@ def main(argv=None) -> int:
             for v in vals:
                 if v > seen and v in clock.at:
                     delays.append(now - clock.at[v])
+                    if seen and seen + 1 in clock.at:
+                        oldest.append(now - clock.at[seen + 1])
                     seen = v
             time.sleep(0.1)
 
@@ -82,10 +88,12 @@ def main(argv=None) -> int:
     time.sleep(LAB_INTERVAL_SECONDS * 2)
     stop.set()
     poller.join()
-    res = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "interval_s": LAB_INTERVAL_SECONDS, "samples": len(delays),
-           "median_s": round(statistics.median(delays), 3) if delays else None,
-           "max_s": round(max(delays), 3) if delays else None, "min_s": round(min(delays), 3) if delays else None,
-           "run_seconds": args.seconds}
+    def stats(v):
+        return {"samples": len(v), "min_s": round(min(v), 3), "median_s": round(statistics.median(v), 3),
+                "max_s": round(max(v), 3)} if v else None
+
+    res = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "interval_s": LAB_INTERVAL_SECONDS, "batch_timeout_s": 1,
+           "run_seconds": args.seconds, "latest_value_delay": stats(delays), "oldest_value_delay": stats(oldest)}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench_e2e.json").write_text(json.dumps(res, indent=2) + "\n")
     print(json.dumps(res, indent=2))

@@ -120,7 +120,7 @@ class ConsoleView(BaseObserver):
             over = e.ratio > OVERFIT_RATIO_THRESHOLD
             t.add_row("val / train loss", Text(fmt(e.ratio, ".2f"), style="bold red" if over else "green"),
                       f"{OVERFIT_RATIO_THRESHOLD}", sparkline(self.ratio_hist))
-            t.add_row("evals since best val", str(e.evals_since_best), "", "")
+            t.add_row("validation vs its best", fmt(e.rise, ".3f"), "", f"{e.evals_since_best} evaluations since the best (stall: 10)")
             t.add_row("accuracy train / val", f"{fmt(e.train_acc, '.3f')} / {fmt(e.val_acc, '.3f')}", "", "")
             for layer, d in e.dead_ratio.items():
                 t.add_row(f"dead units {layer}", Text(fmt(d, ".2f"), style="bold red" if d > DEAD_RATIO_THRESHOLD else ""),
@@ -130,4 +130,8 @@ class ConsoleView(BaseObserver):
             t.add_row("grad norm / baseline (peak)", Text(fmt(self.max_grad_ratio, ".1f"), style="bold red" if self.max_grad_ratio > GRAD_SPIKE_WARNING else ""),
                       f"{GRAD_SPIKE_WARNING}", "")
             t.add_row("learning rate", f"{s.lr:.3g}", "", f"step {s.step}/{s.planned_steps} · epoch {s.epoch}")
-        return Group(Text.from_markup(self._header), t, Text("\n".join(self.events), style="dim"))
+        parts = [Text.from_markup(self._header), t]
+        if e and overfitting(e.ratio, e.evals_since_best):
+            parts.append(Text("OVERFITTING: validation/training loss > 1.3 and no new best validation loss for 10 evaluations", style="bold red"))
+        parts.append(Text("\n".join(self.events), style="dim"))
+        return Group(*parts)
