@@ -14,7 +14,7 @@ VENV_STAMP := $(VENV)/.synced
 
 SCENARIOS := $(patsubst scenarios/%.toml,%,$(wildcard scenarios/*.toml))
 
-.PHONY: help venv lock test test-lab bench bench-e2e list clean $(addprefix scenario-,$(SCENARIOS))
+.PHONY: help venv lock test test-lab bench bench-e2e calibrate list clean $(addprefix scenario-,$(SCENARIOS))
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort | awk -F'\t' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -63,3 +63,6 @@ clean: ## remove the virtual environment and caches in the repository
 
 bench-e2e: $(VENV_STAMP) ## measure recorded-to-queryable delay through the running stack (make up first); writes results/bench_e2e.json
 	@$(PY) -m lab.bench_e2e --out results
+
+calibrate: $(VENV_STAMP) ## run every scenario over 5 seeds; signature onsets and peaks to results/scenarios.md
+	@$(PY) -m lab.calibrate --seeds 5 --out results/scenarios.md

@@ -39,7 +39,7 @@ class TelemetryObserver(BaseObserver):
     def __init__(self, telemetry: Telemetry):
         self.t = telemetry
         m = telemetry.meter
-        self._peaks = {k: IntervalPeak() for k in ("batch_loss", "grad_norm", "grad_ratio", "lr")}
+        self._peaks = {k: IntervalPeak() for k in ("batch_loss", "loss_ratio", "grad_norm", "grad_ratio", "lr")}
         self._latest: dict[str, float | None] = {"baseline": None, "progress": None}
         # Cumulative counts read by observable counters: an int increment per step
         # instead of an SDK call (~5 us each, a measurable share of a 1 ms step).
@@ -74,6 +74,7 @@ class TelemetryObserver(BaseObserver):
         self.act_mean = gauge("ml.training.activation.mean")
         self.dead = gauge("ml.training.activation.dead_ratio")
         observable("ml.training.batch_loss", "batch_loss", self._peaks)
+        observable("ml.training.batch_loss_ratio", "loss_ratio", self._peaks)
         observable("ml.training.gradient.norm", "grad_norm", self._peaks)
         observable("ml.training.gradient.norm_ratio", "grad_ratio", self._peaks)
         observable("ml.training.learning_rate", "lr", self._peaks)
@@ -116,6 +117,8 @@ class TelemetryObserver(BaseObserver):
     # -- metrics --------------------------------------------------------------------
     def on_step(self, rec: StepRecord) -> None:
         self._peaks["batch_loss"].update(rec.loss)
+        if not math.isnan(rec.loss_ratio):
+            self._peaks["loss_ratio"].update(rec.loss_ratio)
         if not math.isnan(rec.grad_norm):
             self._peaks["grad_norm"].update(rec.grad_norm)
         if not math.isnan(rec.grad_ratio):

@@ -52,6 +52,10 @@ CATALOGUE: tuple[Instrument, ...] = (
                "minibatch_loss (peak)", "every step, peak per export interval",
                "Highest minibatch training loss since the previous export; shows loss spikes that a sampled "
                "value would miss."),
+    Instrument("ml.training.batch_loss_ratio", "gauge", "1", (), "ml_training_batch_loss_ratio",
+               "loss_spike (minibatch loss / rolling mean, peak)", "every step, peak per export interval",
+               "Highest ratio of a minibatch loss to the mean of the previous 50 minibatch losses since the previous "
+               "export; a loss spike shows as a jump far above 1."),
     Instrument("ml.training.gradient.norm", "gauge", "", (), "ml_training_gradient_norm",
                "gradient_norm (peak)", "every step, peak per export interval",
                "Highest global L2 gradient norm (before clipping) since the previous export."),

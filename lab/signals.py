@@ -25,6 +25,14 @@ GRAD_SPIKE_WARNING = 5.0
 GRAD_SPIKE_CRITICAL = 10.0
 # A layer with more than 20% of its units inactive on every probe sample has a problem.
 DEAD_RATIO_THRESHOLD = 0.20
+# ... for this many consecutive evaluations (a transient dip is not a dead layer).
+DEAD_SUSTAINED_EVALS = 3
+# A minibatch loss this many times the mean of the previous 50 is a loss spike.
+LOSS_SPIKE_THRESHOLD = 3.0
+# Stalled: after this share of the planned steps, the best training loss so far is
+# still at least STALL_LOSS_FRACTION of the loss at the first evaluation.
+STALL_AFTER_PROGRESS = 0.25
+STALL_LOSS_FRACTION = 0.90
 
 
 class RollingMean:

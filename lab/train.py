@@ -33,6 +33,7 @@ class StepRecord:
     grad_norm: float
     grad_baseline: float  # mean of the previous steps' norms (NaN until ready)
     grad_ratio: float  # grad_norm / grad_baseline (NaN until ready)
+    loss_ratio: float  # loss / mean of the previous steps' losses (NaN until ready)
     lr: float
     batch_size: int
     duration_s: float
@@ -73,11 +74,14 @@ class RunResult:
     spec: ScenarioSpec
     seed: int
     steps: int = 0
+    planned_steps: int = 0
     epochs: int = 0
     stopped: str = "completed"  # completed | early_stopped | diverged | interrupted
     evals: list[EvalRecord] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     grad_ratios: list[float] = field(default_factory=list)
+    loss_ratios: list[float] = field(default_factory=list)
+    lrs: list[float] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
     wall_s: float = 0.0
     compute_s: float = 0.0
@@ -146,7 +150,7 @@ class Trainer:
             self.planned_steps = min(self.planned_steps, max_steps)
         self.layers = list(self.model.activations)
         self._params = list(self.model.parameters())  # walking modules every step costs ~70 us
-        self.result = RunResult(spec=spec, seed=seed)
+        self.result = RunResult(spec=spec, seed=seed, planned_steps=self.planned_steps)
 
     # -- schedule -----------------------------------------------------------------
     def lr_at(self, step: int) -> float:
@@ -188,6 +192,7 @@ class Trainer:
         torch.manual_seed(self.seed)
         gen = torch.Generator().manual_seed(self.seed)
         baseline = RollingMean()
+        loss_baseline = RollingMean()
         overfit = OverfitTracker()
         best_state: dict | None = None
         nonfinite_streak = 0
@@ -247,9 +252,14 @@ class Trainer:
                     base = baseline.mean if baseline.ready else math.nan
                     ratio = norm / base if baseline.ready and base > 0 else math.nan
                     baseline.push(norm)
+                    lbase = loss_baseline.mean if loss_baseline.ready else math.nan
+                    lratio = loss_v / lbase if loss_baseline.ready and lbase > 0 else math.nan
+                    loss_baseline.push(loss_v)
                     self.result.grad_ratios.append(ratio)
+                    self.result.loss_ratios.append(lratio)
                     self.result.losses.append(loss_v)
-                    rec = StepRecord(step, epoch, loss_v, norm, base, ratio, lr, bsz, duration, nonfinite,
+                    self.result.lrs.append(lr)
+                    rec = StepRecord(step, epoch, loss_v, norm, base, ratio, lratio, lr, bsz, duration, nonfinite,
                                      time.monotonic() - self._t0, self.planned_steps)
                     for o in self.observers:
                         o.on_step(rec)

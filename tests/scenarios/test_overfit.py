@@ -6,6 +6,7 @@ import pytest
 
 from lab.scenarios import load_scenario
 from lab.signals import OVERFIT_RATIO_THRESHOLD, overfitting
+from lab.signatures import onsets
 from lab.train import Trainer
 
 SEEDS = range(5)
@@ -44,6 +45,8 @@ def test_validation_loss_turns_upward_while_training_loss_keeps_falling(fault_ru
 def test_overfitting_is_not_an_optimisation_failure(fault_runs):
     # the lesson: gradients and activations look healthy while the model overfits
     for r in fault_runs:
+        reached = {k for k, v in onsets(r).items() if v is not None}
+        assert reached == {"overfitting"}, f"seed {r.seed}: {reached}"
         assert max(d for e in r.evals for d in e.dead_ratio.values()) < 0.2
         assert all(math.isfinite(x) for x in r.losses)
 
@@ -52,6 +55,7 @@ def test_fix_stays_below_1_3_on_the_same_seeds(fix_runs):
     for r in fix_runs:
         assert max(e.ratio for e in r.evals) <= OVERFIT_RATIO_THRESHOLD, f"seed {r.seed}"
         assert not any(overfitting(e.ratio, e.evals_since_best) for e in r.evals)
+        assert all(v is None for v in onsets(r).values()), f"seed {r.seed}: {onsets(r)}"
         assert max(e.val_acc for e in r.evals) > 0.95
 
 
