@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lab.config import ScenarioSpec, SpecError, build_spec, load_raw
+from lab.config import ScenarioSpec, SpecError, _deep_merge, build_spec, load_raw
 
 
 class UnknownScenario(SpecError):
@@ -32,6 +32,16 @@ def load_scenario(name: str, *, fix: bool = False, overrides: list[str] = (), di
         known = known_scenarios(directory)
         raise UnknownScenario(f"unknown scenario {name!r}; known scenarios: {', '.join(known) or '(none found in ' + str(directory) + ')'}")
     raw = load_raw(path)
+    base = raw.pop("base", None)
+    if base is not None:
+        # `base = "healthy"`: start from another scenario's settings (not its fix or story)
+        base_path = directory / f"{base}.toml"
+        if not base_path.is_file():
+            raise SpecError(f"{path}: base = {base!r} is not a scenario; known scenarios: {', '.join(known_scenarios(directory))}")
+        base_raw = load_raw(base_path)
+        for key in ("fix", "base", "story", "alerts", "faults"):
+            base_raw.pop(key, None)
+        raw = _deep_merge(base_raw, raw)
     if raw.get("name", name) != name:
         raise SpecError(f"{path}: name = {raw.get('name')!r} must match the file name {name!r}")
     return build_spec(raw, fix=fix, overrides=list(overrides), source=str(path.relative_to(directory.parent)) if directory.parent in path.parents else str(path))
