@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import threading
 import time
@@ -60,7 +59,7 @@ def main(argv=None) -> int:
     oldest: list[float] = []
     seen = 0
     stop = threading.Event()
-    sel = f'ml_training_steps_total{{instance="{socket.gethostname()}:overfit:bench-e2e"}}'
+    sel = f'ml_training_steps_total{{instance="{identity.instance_id}"}}'
     # Only samples written after this run started: an earlier bench run's series may linger.
     query = f"{sel} and timestamp({sel}) > {time.time():.3f}"
 

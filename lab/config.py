@@ -114,11 +114,11 @@ class ScenarioSpec(_Strict):
     has_fix: bool = False
 
 
-def _deep_merge(base: dict, over: dict) -> dict:
+def deep_merge(base: dict, over: dict) -> dict:
     out = copy.deepcopy(base)
     for key, value in over.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
+            out[key] = deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
     return out
@@ -168,7 +168,7 @@ def build_spec(raw: dict, *, fix: bool = False, overrides: list[str] = (), sourc
     if fix:
         if fix_table is None:
             raise SpecError(f"{source} has no fix variant ([fix] table)")
-        raw = _deep_merge(raw, fix_table)
+        raw = deep_merge(raw, fix_table)
         raw["variant"] = "fix"
         raw["alerts"] = []  # a fix must stay quiet
     for text in overrides:

@@ -24,7 +24,7 @@ _SHOWN_EVENTS = {"run_start", "lr_change", "fault_injected", "nonfinite", "diver
 
 
 def sparkline(values: list[float], width: int = 40) -> str:
-    vals = [v for v in values[-width:]]
+    vals = values[-width:]
     finite = [v for v in vals if math.isfinite(v)]
     if not finite:
         return ""

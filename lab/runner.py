@@ -13,6 +13,7 @@ import torch
 from lab.config import ScenarioSpec
 from lab.console import ConsoleView
 from lab.signals import OVERFIT_RATIO_THRESHOLD, overfitting
+from lab.signatures import peaks
 from lab.telemetry import RunIdentity, Telemetry, collector_reachable, otlp_endpoint
 from lab.train import Observer, RunResult, Trainer
 
@@ -31,20 +32,18 @@ class RunOutcome:
 def summarise(result: RunResult, identity: RunIdentity) -> dict:
     cross = result.first_eval(lambda e: e.ratio > OVERFIT_RATIO_THRESHOLD)
     over = result.first_eval(lambda e: overfitting(e.ratio, e.evals_since_best))
-    finite_ratios = [e.ratio for e in result.evals if math.isfinite(e.ratio)]
     best = min((e for e in result.evals if math.isfinite(e.val_loss)), key=lambda e: e.val_loss, default=None)
-    grad = [g for g in result.grad_ratios if math.isfinite(g)]
-    dead = [d for e in result.evals for d in e.dead_ratio.values() if math.isfinite(d)]
+    p = peaks(result)
     return {
         "scenario": result.spec.name, "variant": result.spec.variant, "seed": result.seed,
         "run_id": identity.run_id, "steps": result.steps, "stopped": result.stopped,
         "wall_s": round(result.wall_s, 3), "compute_s": round(result.compute_s, 3),
         "ratio_above_1_3": None if cross is None else {"step": cross.step, "elapsed_s": round(cross.elapsed_s, 3)},
         "overfitting": None if over is None else {"step": over.step, "elapsed_s": round(over.elapsed_s, 3)},
-        "max_loss_ratio": max(finite_ratios, default=None),
+        "max_loss_ratio": p["loss_ratio_val_train"],
         "best_validation": None if best is None else {"step": best.step, "loss": best.val_loss, "accuracy": best.val_acc},
-        "max_grad_norm_ratio": max(grad, default=None),
-        "max_dead_ratio": max(dead, default=None),
+        "max_grad_norm_ratio": p["gradient_norm_ratio"],
+        "max_dead_ratio": p["dead_ratio"],
         "expected_alerts": result.spec.alerts,
     }
 

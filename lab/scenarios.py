@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lab.config import ScenarioSpec, SpecError, _deep_merge, build_spec, load_raw
+from lab.config import ScenarioSpec, SpecError, build_spec, deep_merge, load_raw
 
 
 class UnknownScenario(SpecError):
@@ -41,7 +41,7 @@ def load_scenario(name: str, *, fix: bool = False, overrides: list[str] = (), di
         base_raw = load_raw(base_path)
         for key in ("fix", "base", "story", "alerts", "faults"):
             base_raw.pop(key, None)
-        raw = _deep_merge(base_raw, raw)
+        raw = deep_merge(base_raw, raw)
     if raw.get("name", name) != name:
         raise SpecError(f"{path}: name = {raw.get('name')!r} must match the file name {name!r}")
     return build_spec(raw, fix=fix, overrides=list(overrides), source=str(path.relative_to(directory.parent)) if directory.parent in path.parents else str(path))

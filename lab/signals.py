@@ -51,6 +51,16 @@ class RollingMean:
     def mean(self) -> float:
         return self.total / len(self.values) if self.values else math.nan
 
+    def judge(self, value: float) -> tuple[float, float]:
+        """(baseline, value / baseline) against the previous values, then remember value.
+
+        Both are NaN until the window holds min_count values; the ratio is NaN for a zero baseline.
+        """
+        base = self.mean if self.ready else math.nan
+        ratio = value / base if base > 0 else math.nan
+        self.push(value)
+        return base, ratio
+
     def push(self, value: float) -> None:
         if not math.isfinite(value):
             return  # a NaN/inf step must not poison the baseline

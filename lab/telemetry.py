@@ -34,6 +34,9 @@ import lab
 LAB_INTERVAL_SECONDS = 5
 SERVICE_NAMESPACE = "ml-lab"
 TRAINER_SERVICE = "ml-lab-trainer"
+# The SDK loggers whose export errors are counted instead of printed.
+_SDK_LOGGERS = ("opentelemetry.exporter", "opentelemetry.sdk", "opentelemetry.sdk.metrics._internal.export",
+                "opentelemetry.sdk._shared_internal")
 # Short export timeout: a missing collector must not stall the end of a run.
 DEFAULT_EXPORT_TIMEOUT_S = 3
 
@@ -168,7 +171,7 @@ class Telemetry:
     def _capture_sdk_errors(self) -> None:
         # The exporters log connection failures with tracebacks; a down collector
         # must not flood the trainee's terminal, so count them and report once.
-        for name in ("opentelemetry.exporter", "opentelemetry.sdk", "opentelemetry.sdk.metrics._internal.export", "opentelemetry.sdk._shared_internal"):
+        for name in _SDK_LOGGERS:
             lg = logging.getLogger(name)
             lg.addHandler(self.export_errors)
             lg.propagate = False
@@ -184,5 +187,5 @@ class Telemetry:
         self.tracer_provider.shutdown()
         self.logger_provider.shutdown()
         self.meter_provider.shutdown(timeout_millis=10_000)
-        for name in ("opentelemetry.exporter", "opentelemetry.sdk", "opentelemetry.sdk.metrics._internal.export", "opentelemetry.sdk._shared_internal"):
+        for name in _SDK_LOGGERS:
             logging.getLogger(name).removeHandler(self.export_errors)

@@ -81,7 +81,6 @@ class RunResult:
     events: list[Event] = field(default_factory=list)
     grad_ratios: list[float] = field(default_factory=list)
     loss_ratios: list[float] = field(default_factory=list)
-    lrs: list[float] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
     wall_s: float = 0.0
     compute_s: float = 0.0
@@ -148,7 +147,6 @@ class Trainer:
         self.planned_steps = spec.train.epochs * self.steps_per_epoch
         if max_steps is not None:
             self.planned_steps = min(self.planned_steps, max_steps)
-        self.layers = list(self.model.activations)
         self._params = list(self.model.parameters())  # walking modules every step costs ~70 us
         self.result = RunResult(spec=spec, seed=seed, planned_steps=self.planned_steps)
 
@@ -249,16 +247,11 @@ class Trainer:
                     win_correct += (logits.detach().argmax(1) == y).sum()
                     win_n += bsz
                     nonfinite = not (math.isfinite(loss_v) and math.isfinite(norm))
-                    base = baseline.mean if baseline.ready else math.nan
-                    ratio = norm / base if baseline.ready and base > 0 else math.nan
-                    baseline.push(norm)
-                    lbase = loss_baseline.mean if loss_baseline.ready else math.nan
-                    lratio = loss_v / lbase if loss_baseline.ready and lbase > 0 else math.nan
-                    loss_baseline.push(loss_v)
+                    base, ratio = baseline.judge(norm)
+                    _, lratio = loss_baseline.judge(loss_v)
                     self.result.grad_ratios.append(ratio)
                     self.result.loss_ratios.append(lratio)
                     self.result.losses.append(loss_v)
-                    self.result.lrs.append(lr)
                     rec = StepRecord(step, epoch, loss_v, norm, base, ratio, lratio, lr, bsz, duration, nonfinite,
                                      time.monotonic() - self._t0, self.planned_steps)
                     for o in self.observers:

@@ -17,6 +17,14 @@ def test_rolling_mean_uses_the_last_window_and_skips_non_finite():
     assert r.mean == pytest.approx((2 + 3 + 4) / 3)
 
 
+def test_judge_compares_with_the_previous_values_then_remembers():
+    r = RollingMean(window=3, min_count=2)
+    assert all(math.isnan(x) for x in r.judge(2.0))  # not ready yet
+    assert math.isnan(r.judge(4.0)[1])
+    assert r.judge(9.0) == (pytest.approx(3.0), pytest.approx(3.0))  # 9 against mean(2, 4)
+    assert r.mean == pytest.approx(5.0)
+
+
 def test_interval_peak_reports_the_max_then_resets_and_repeats_when_idle():
     p = IntervalPeak()
     assert p.read() is None
