@@ -3,12 +3,13 @@
 #
 #   scripts/native/build.sh [--print-paths] [component ...]
 #
-# Components: otelcol prometheus alertmanager pint compose-check   (default: all)
+# Components: otelcol prometheus alertmanager pint compose-check dashboard-linter   (default: all)
 #   otelcol       OpenTelemetry Collector from otel-collector/builder-config.yaml (ocb)
 #   prometheus    prometheus + promtool, from scripts/native/prometheus-wrapper/
 #   alertmanager  alertmanager + amtool
 #   pint          Prometheus rule linter, from scripts/native/pint-wrapper/
 #   compose-check validates docker-compose.yml without Docker (scripts/compose-check/)
+#   dashboard-linter  grafana/dashboard-linter, from scripts/native/dashboard-linter-wrapper/
 # Versions come from .env. Binaries go to ${LAB_CACHE_DIR:-~/.cache/ml-obs-lab}/bin/
 # with the version in the name (otelcol-0.159.0, prometheus-3.14.0, ...); the Go
 # module and build caches live under LAB_CACHE_DIR too, so later builds and CI runs
@@ -27,7 +28,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 trap 'echo "build.sh: internal error at line $LINENO (exit $?)" >&2' ERR
 
-ALL_COMPONENTS=(otelcol prometheus alertmanager pint compose-check)
+ALL_COMPONENTS=(otelcol prometheus alertmanager pint compose-check dashboard-linter)
 MIN_GO=1.26.0
 
 print_paths=0
@@ -36,7 +37,7 @@ for arg in "$@"; do
   case "$arg" in
     --print-paths) print_paths=1 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    otelcol | prometheus | alertmanager | pint | compose-check) components+=("$arg") ;;
+    otelcol | prometheus | alertmanager | pint | compose-check | dashboard-linter) components+=("$arg") ;;
     *) echo "build.sh: unknown component '$arg' (known: ${ALL_COMPONENTS[*]})" >&2; exit 2 ;;
   esac
 done
@@ -55,6 +56,7 @@ binaries_of() {
     alertmanager) echo alertmanager amtool ;;
     pint) echo pint ;;
     compose-check) echo compose-check ;;
+    dashboard-linter) echo dashboard-linter ;;
   esac
 }
 
@@ -65,6 +67,7 @@ version_of() {
     alertmanager) echo "$LAB_ALERTMANAGER_VERSION" ;;
     pint) echo "$LAB_PINT_VERSION" ;;
     compose-check) lab_compose_go_version ;;
+    dashboard-linter) echo "$LAB_DASHBOARD_LINTER_VERSION" ;;
   esac
 }
 
@@ -75,6 +78,7 @@ inputs_hash() {
     otelcol) files=("$LAB_ROOT/otel-collector/builder-config.yaml") ;;
     prometheus | pint) files=("$LAB_ROOT/scripts/native/$1-wrapper/go.mod" "$LAB_ROOT/scripts/native/$1-wrapper/go.sum") ;;
     compose-check) files=("$LAB_ROOT/scripts/compose-check/go.mod" "$LAB_ROOT/scripts/compose-check/go.sum" "$LAB_ROOT/scripts/compose-check/main.go") ;;
+    dashboard-linter) mapfile -t files < <(find "$LAB_ROOT/scripts/native/dashboard-linter-wrapper" -type f | LC_ALL=C sort) ;;
   esac
   {
     echo "$1 $(version_of "$1")"
@@ -167,6 +171,17 @@ build_compose-check() {
   cp "$LAB_ROOT/scripts/compose-check/"{go.mod,go.sum,main.go} "$dir/"
   (cd "$dir" && go build -mod=readonly -trimpath -ldflags "-s -w" -o out/compose-check .)
   install -m 0755 "$dir/out/compose-check" "$(lab_bin compose-check)"
+}
+
+build_dashboard-linter() {
+  local v="$LAB_DASHBOARD_LINTER_VERSION" dir="$LAB_CACHE_DIR/build/dashboard-linter-$LAB_DASHBOARD_LINTER_VERSION"
+  local wrapper="$LAB_ROOT/scripts/native/dashboard-linter-wrapper"
+  grep -Eq "^[[:space:]]*(require[[:space:]]+)?github.com/grafana/dashboard-linter v$v( |$)" "$wrapper/go.mod" ||
+    { echo "$wrapper/go.mod does not require github.com/grafana/dashboard-linter v$v (LAB_DASHBOARD_LINTER_VERSION in .env)"; return 1; }
+  rm -rf "$dir" && mkdir -p "$dir/out"
+  cp -r "$wrapper/." "$dir/"
+  (cd "$dir" && go build -mod=readonly -trimpath -ldflags "-s -w" -o out/dashboard-linter github.com/grafana/dashboard-linter)
+  install -m 0755 "$dir/out/dashboard-linter" "$(lab_bin dashboard-linter)"
 }
 
 build_one() {

@@ -52,6 +52,7 @@ lab_bin() {
     alertmanager | amtool) echo "$LAB_BIN_DIR/$1-$LAB_ALERTMANAGER_VERSION" ;;
     pint) echo "$LAB_BIN_DIR/pint-$LAB_PINT_VERSION" ;;
     compose-check) echo "$LAB_BIN_DIR/compose-check-$(lab_compose_go_version)" ;;
+    dashboard-linter) echo "$LAB_BIN_DIR/dashboard-linter-$LAB_DASHBOARD_LINTER_VERSION" ;;
     *) echo "lab: unknown binary '$1'" >&2; return 1 ;;
   esac
 }
