@@ -10,6 +10,7 @@ Fixtures (all session-scoped, so a session builds and starts things at most once
   ``scripts/native/build.sh`` (cached under ``~/.cache/ml-obs-lab``; a fresh machine
   builds them, which takes minutes). A failed build fails the test with the build's
   one-line message (component + log file); nothing is skipped.
+- ``dashboard_linter``: path of grafana/dashboard-linter (scripts/native/dashboard-linter-wrapper/).
 - ``compose_check``: path of ``compose-check`` (scripts/compose-check/), which validates
   ``docker-compose.yml`` like ``docker compose config`` without Docker; built like the above.
 - ``native_stack``: a running native stack (collector, Prometheus, Alertmanager, webhook
@@ -270,6 +271,11 @@ def native_bins() -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def compose_check() -> Path:
     return build_native("compose-check")["compose-check"]
+
+
+@pytest.fixture(scope="session")
+def dashboard_linter() -> Path:
+    return build_native("dashboard-linter")["dashboard-linter"]
 
 
 @pytest.fixture(scope="session")

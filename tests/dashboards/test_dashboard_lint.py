@@ -11,15 +11,14 @@ import subprocess
 
 import pytest
 
-from conftest import build_native
-from lab.dashboards import all_dashboards, path_of
+from lab.dashboards import ROOT, all_dashboards, path_of
 
 DASHBOARDS = all_dashboards()
 
 
 @pytest.fixture(scope="module")
-def linter():
-    return build_native("dashboard-linter")["dashboard-linter"]
+def linter(dashboard_linter):
+    return dashboard_linter
 
 
 def lint(linter, path):
@@ -61,11 +60,9 @@ def test_linter_rejects_a_panel_without_description_and_unit(linter, tmp_path):
     assert f"panel '{panel['title']}'" in out and "description" in out and "units" in out, out
 
 
-def test_wrapper_builds_the_env_version():
-    from conftest import ROOT, read_dotenv
-
+def test_wrapper_builds_the_env_version(lab_env):
     text = (ROOT / "scripts/native/dashboard-linter-wrapper/go.mod").read_text()
-    assert f"github.com/grafana/dashboard-linter v{read_dotenv()['LAB_DASHBOARD_LINTER_VERSION']}" in text
+    assert f"github.com/grafana/dashboard-linter v{lab_env['LAB_DASHBOARD_LINTER_VERSION']}" in text
     # the two directives that make it build from the module proxy (see the go.mod header)
     assert "replace github.com/hashicorp/memberlist => github.com/grafana/memberlist" in text
     assert "replace github.com/grafana/grafana/apps/dashboard => ./dashboard-v2-stub" in text

@@ -12,7 +12,6 @@ import re
 
 import pytest
 
-from conftest import read_dotenv
 from lab import signals
 from lab.dashboards import OUT_DIR, ROOT, all_dashboards, path_of, to_json
 from lab.dashboards.__main__ import main as dashboards_main
@@ -59,8 +58,8 @@ def test_uids_and_titles_are_unique_and_stable():
 
 
 @pytest.mark.parametrize("d", DASHBOARDS, ids=IDS)
-def test_schema_version_is_the_pinned_grafanas(d):
-    want = int(read_dotenv()["LAB_GRAFANA_DASHBOARD_SCHEMA_VERSION"])
+def test_schema_version_is_the_pinned_grafanas(d, lab_env):
+    want = int(lab_env["LAB_GRAFANA_DASHBOARD_SCHEMA_VERSION"])
     assert load(d)["schemaVersion"] == want
 
 
