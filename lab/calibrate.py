@@ -27,7 +27,8 @@ def measure(name: str, fix: bool, seeds: int, overrides=()) -> dict:
         sec_per_step = (time.monotonic() - t0) / max(r.steps, 1)
         rows.append({"seed": s, "steps": r.steps, "stopped": r.stopped, "onsets": onsets(r), "peaks": peaks(r),
                      "sec_per_step": sec_per_step})
-    return {"scenario": name, "variant": spec.variant, "expects": spec.alerts, "runs": rows}
+    return {"scenario": name, "variant": spec.variant, "expects": spec.alerts, "runs": rows,
+            "steps_per_second": spec.pace.steps_per_second}
 
 
 def mmm(values):
@@ -37,12 +38,16 @@ def mmm(values):
 
 def render(m: dict) -> str:
     lines = [f"### {m['scenario']} ({m['variant']})", "",
-             "| signature | seeds reached | onset step min/median/max | onset s (fast) min/median/max |",
-             "|---|---|---|---|"]
+             "| signature | seeds reached | onset step min/median/max | onset s (fast) min/median/max "
+             "| onset s (paced) min/median/max |",
+             "|---|---|---|---|---|"]
     for sig in SIGNATURES:
         steps = [r["onsets"][sig] for r in m["runs"]]
         secs = [None if st is None else st * r["sec_per_step"] for st, r in zip(steps, m["runs"])]
-        lines.append(f"| {sig} | {sum(x is not None for x in steps)}/{len(steps)} | {mmm(steps)} | {mmm(secs)} |")
+        # Paced runs are step-locked (step k runs at k / steps_per_second), so paced onset = step / pace.
+        paced = [None if st is None else st / m["steps_per_second"] for st in steps]
+        lines.append(f"| {sig} | {sum(x is not None for x in steps)}/{len(steps)} | {mmm(steps)} | {mmm(secs)} "
+                     f"| {mmm(paced)} |")
     lines += ["", "| peak signal | min/median/max over seeds |", "|---|---|"]
     for k in m["runs"][0]["peaks"]:
         lines.append(f"| {k} | {mmm([r['peaks'][k] for r in m['runs']])} |")

@@ -41,6 +41,9 @@ class ModelSpec(_Strict):
     hidden: list[Annotated[int, Field(gt=0)]] = Field(default_factory=lambda: [256, 256], min_length=1)
     activation: Literal["relu", "leaky_relu", "tanh", "gelu"] = "relu"
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    # Normalisation between each Linear and its activation: keeps pre-activations centred,
+    # so a large update cannot push a unit negative for every input (the dead-ReLU remedy).
+    norm: Literal["none", "layernorm", "batchnorm"] = "none"
     init: Literal["default", "he_normal"] = "default"
     bias_init: float = 0.0
 

@@ -15,8 +15,11 @@ _ACTIVATIONS = {
 }
 
 
+_NORMS = {"layernorm": nn.LayerNorm, "batchnorm": nn.BatchNorm1d}
+
+
 class MLP(nn.Module):
-    """Linear -> activation (-> dropout) per hidden layer, then a linear head.
+    """Linear (-> norm) -> activation (-> dropout) per hidden layer, then a linear head.
 
     Hidden layers are named layer1, layer2, ...; `activations` maps those names to
     the activation modules that probes hook.
@@ -36,6 +39,8 @@ class MLP(nn.Module):
                 nn.init.constant_(lin.bias, spec.bias_init)
             act = _ACTIVATIONS[spec.activation]()
             self.body.add_module(f"linear{i}", lin)
+            if spec.norm != "none":
+                self.body.add_module(f"norm{i}", _NORMS[spec.norm](h))
             self.body.add_module(f"layer{i}", act)
             self.activations[f"layer{i}"] = act
             if spec.dropout:

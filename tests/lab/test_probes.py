@@ -53,3 +53,22 @@ def test_probe_leaves_training_mode_and_hooks_as_they_were():
     assert m.training
     assert all(not mod._forward_hooks for mod in m.activations.values())
 
+
+
+@pytest.mark.parametrize("norm", ["layernorm", "batchnorm"])
+def test_probe_measures_the_normalised_pre_activation(norm):
+    torch.manual_seed(0)
+    m = build_model(4, 3, ModelSpec(hidden=[10, 8], norm=norm))
+    assert [n for n, _ in m.body.named_children()][:3] == ["linear1", "norm1", "layer1"]
+    with torch.no_grad():
+        m.body.norm1.bias.fill_(-50.0)  # shift every normalised unit far below zero
+    _, _, dead = probe_activations(m, torch.rand(64, 4))
+    assert dead["layer1"] == 1.0 and dead["layer2"] < 1.0
+
+
+def test_invalid_norm_names_the_allowed_values(tiny_raw):
+    from lab.config import SpecError, build_spec
+
+    tiny_raw["model"] = {"norm": "groupnorm"}
+    with pytest.raises(SpecError, match=r"model\.norm.*'none', 'layernorm' or 'batchnorm'"):
+        build_spec(tiny_raw)
