@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lab.dashboards import overview, training
+from lab.dashboards import overview, serving, training
 from lab.dashboards.model import Dashboard, render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +22,8 @@ RUNBOOKS_BASE = "https://github.com/ml-obs-lab/ml-obs-lab/blob/main/docs/runbook
 
 
 def all_dashboards() -> list[Dashboard]:
-    return [overview.dashboard(RUNBOOKS_BASE), training.dashboard(RUNBOOKS_BASE)]
+    return [overview.dashboard(RUNBOOKS_BASE), training.dashboard(RUNBOOKS_BASE),
+            serving.drift_dashboard(RUNBOOKS_BASE), serving.ops_dashboard(RUNBOOKS_BASE)]
 
 
 def path_of(d: Dashboard) -> Path:

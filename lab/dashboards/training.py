@@ -24,6 +24,11 @@ from lab.dashboards.model import (
 )
 
 RUN_LEGEND = "{{lab_scenario}}/{{lab_variant}}"
+# The OpenTelemetry Python SDK drops a non-finite observation from an observable gauge
+# ("Callback returned a non-finite value nan ... ignoring measurement"), so an interval whose
+# peak is NaN/inf exports no point at all. A --fast diverged run exports once, after it
+# diverged: the peak gauges have no sample. (Paced runs show the finite peaks before it.)
+NONFINITE_PEAK_GAP = {"diverged": "the SDK drops the NaN/inf interval peak of a --fast diverged run (one export)"}
 
 
 def _m(name: str, extra: str = "") -> str:
@@ -86,11 +91,11 @@ def panels() -> list[Panel | Row]:
         ),
         Panel(
             "Non-finite steps",
-            "Steps whose loss or gradient norm was NaN or infinite, per export interval. Any at all means the "
-            "run diverged.",
+            "Steps whose loss or gradient norm was NaN or infinite since the run started (each run is a new "
+            "process, so the counter starts at 0). Any at all means the run diverged; 20 in a row stop it.",
             "none",
-            [Target(f"sum by (lab_scenario, lab_variant) (increase({_m('ml_training_nonfinite_steps_total')}[$__rate_interval]))", RUN_LEGEND)],
-            needs=(TRAINING,), width=6, min=0,
+            [Target(f"max by (lab_scenario, lab_variant) ({_m('ml_training_nonfinite_steps_total')})", RUN_LEGEND)],
+            needs=(TRAINING,), width=6, min=0, decimals=0,
             thresholds=[Threshold(1, RED, alert="MLLabTrainingDiverged")],
             runbooks=["MLLabTrainingDiverged"],
         ),
@@ -104,7 +109,7 @@ def panels() -> list[Panel | Row]:
                 Target(f"max by (lab_scenario, lab_variant) ({_m('ml_training_gradient_norm')})", f"{RUN_LEGEND} norm (peak)"),
                 Target(f"max by (lab_scenario, lab_variant) ({_m('ml_training_gradient_norm_baseline')})", f"{RUN_LEGEND} baseline"),
             ],
-            needs=(TRAINING,), width=8, log_scale=True,
+            needs=(TRAINING,), width=8, log_scale=True, gaps=NONFINITE_PEAK_GAP,
             overrides=[{"matcher": {"id": "byRegexp", "options": ".*baseline"},
                         "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}]}],
         ),
@@ -114,7 +119,7 @@ def panels() -> list[Panel | Row]:
             f"{signals.GRAD_SPIKE_WARNING}x is instability, {signals.GRAD_SPIKE_CRITICAL}x an explosion.",
             "none",
             [Target(f"max by (lab_scenario, lab_variant) ({_m('ml_training_gradient_norm_ratio')})", RUN_LEGEND)],
-            needs=(TRAINING,), width=8, log_scale=True,
+            needs=(TRAINING,), width=8, log_scale=True, gaps=NONFINITE_PEAK_GAP,
             thresholds=[Threshold(signals.GRAD_SPIKE_WARNING, ORANGE, alert="MLLabGradientSpike"),
                         Threshold(signals.GRAD_SPIKE_CRITICAL, RED, alert="MLLabGradientExplosion")],
             runbooks=["MLLabGradientSpike", "MLLabGradientExplosion"],
@@ -157,15 +162,17 @@ def panels() -> list[Panel | Row]:
             needs=(TRAINING,), width=12, min=0, max=1,
         ),
         Panel(
-            "Step duration (p50, p95)",
-            "Wall time of one optimiser step (forward, backward, update) from the step-duration histogram. "
-            "Exemplars link to the trace of the epoch when the datasource has them.",
+            "Step duration over the run (p50, p95)",
+            "Wall time of one optimiser step (forward, backward, update) from the step-duration histogram, over "
+            "the run so far (each run is a new process whose histogram starts empty; a rate() window would show "
+            "nothing for runs shorter than two export intervals). Exemplars link to traces where the datasource "
+            "has them.",
             "s",
             [
                 Target("histogram_quantile(0.5, sum by (le, lab_scenario, lab_variant) "
-                       f"(rate({_m('ml_training_step_duration_seconds_bucket')}[$__rate_interval])))", f"{RUN_LEGEND} p50"),
+                       f"({_m('ml_training_step_duration_seconds_bucket')}))", f"{RUN_LEGEND} p50"),
                 Target("histogram_quantile(0.95, sum by (le, lab_scenario, lab_variant) "
-                       f"(rate({_m('ml_training_step_duration_seconds_bucket')}[$__rate_interval])))", f"{RUN_LEGEND} p95",
+                       f"({_m('ml_training_step_duration_seconds_bucket')}))", f"{RUN_LEGEND} p95",
                        exemplar=True),
             ],
             needs=(TRAINING,), width=12, min=0,
