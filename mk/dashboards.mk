@@ -12,3 +12,7 @@ lint-dashboards: $(VENV_STAMP) ## grafana/dashboard-linter --strict on every das
 
 test-dashboards: $(VENV_STAMP) ## dashboard tests: generated == checked in, conventions, linter, panel contract on the native stack
 	@$(PY) -m pytest tests/dashboards $(PYTEST_ARGS)
+
+.PHONY: dashboard-pictures
+dashboard-pictures: $(VENV_STAMP) ## redraw docs/img/dashboards/*.png from real paced runs on a private native stack (~2 min)
+	@scripts/dashboard-pictures.sh

@@ -43,7 +43,7 @@ def drift_panels() -> list[Panel | Row]:
             "percentunit",
             [Target(f"max by (lab_scenario, lab_variant) ({_m('ml_drift_drifted_share_ratio')})", RUN_LEGEND)],
             needs=(INFERENCE,), width=12, min=0, max=1,
-            thresholds=[Threshold(0.001, ORANGE, alert="MLLabInputDrift")], runbooks=["MLLabInputDrift"],
+            thresholds=[Threshold(0.001, ORANGE)], runbooks=["MLLabInputDrift"],
         ),
         Panel(
             "PSI per feature (heatmap)",
@@ -53,8 +53,7 @@ def drift_panels() -> list[Panel | Row]:
             "none",
             [Target(per_feature.format(_m("ml_drift_psi")), "{{feature}}")],
             kind="heatmap", needs=(INFERENCE,), width=12,
-            thresholds=[Threshold(drift.PSI_MODERATE, ORANGE, alert="MLLabInputDrift"),
-                        Threshold(drift.PSI_MAJOR, RED, alert="MLLabInputDrift")],
+            thresholds=[Threshold(drift.PSI_MODERATE, ORANGE), Threshold(drift.PSI_MAJOR, RED)],
             options={"calculate": False, "yAxis": {"unit": "none"},
                      "color": {"mode": "scheme", "scheme": "Oranges", "steps": 64, "min": 0, "max": drift.PSI_MAJOR * 2}},
             runbooks=["MLLabInputDrift"],
@@ -101,7 +100,7 @@ def drift_panels() -> list[Panel | Row]:
             "none",
             [Target(per_feature.format(_m("ml_drift_js_distance")), "{{feature}}")],
             needs=(INFERENCE,), width=12, min=0,
-            thresholds=[Threshold(drift.JS_THRESHOLD, RED, alert="MLLabInputDrift")], runbooks=["MLLabInputDrift"],
+            thresholds=[Threshold(drift.JS_THRESHOLD, RED)], runbooks=["MLLabInputDrift"],
         ),
         Panel(
             "Prediction drift (model output)",

@@ -114,8 +114,8 @@ def test_training_thresholds_are_the_signal_definitions():
     training = next(d for d in DASHBOARDS if d.uid == "ml-lab-training-health")
     drawn = {t.alert: t.value for p in training.panels for t in p.thresholds if t.alert}
     assert drawn["MLLabOverfitting"] in (signals.OVERFIT_RATIO_THRESHOLD, signals.OVERFIT_STALL_EVALS)
-    assert drawn["MLLabGradientSpike"] == signals.GRAD_SPIKE_WARNING
-    assert drawn["MLLabGradientExplosion"] == signals.GRAD_SPIKE_CRITICAL
+    assert drawn["MLLabGradientNormSpike"] == signals.GRAD_SPIKE_WARNING
+    assert drawn["MLLabGradientNormSpikeCritical"] == signals.GRAD_SPIKE_CRITICAL
     assert drawn["MLLabDeadNeurons"] == signals.DEAD_RATIO_THRESHOLD
     assert drawn["MLLabLossSpike"] == signals.LOSS_SPIKE_THRESHOLD
     ratio = next(p for p in training.panels if p.title == "Validation / training loss ratio")

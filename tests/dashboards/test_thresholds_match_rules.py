@@ -1,0 +1,83 @@
+"""Dashboard thresholds and the alert rules use the same numbers.
+
+Each threshold a panel draws names the alert it mirrors (lab/dashboards, `Threshold.alert`).
+For every such alert present in prometheus/alerts/*.rules.yml the number must appear in the
+alert's expression, and the alert's runbook_url must be where the panel links. Alerts not in
+the rules yet must at least be ones a scenario promises (`alerts = [...]`), so a typo cannot
+hide; once any lab (MLLab*) alert rule exists for a family, all of that family's must.
+"""
+
+import re
+
+import yaml
+
+from lab.dashboards import ROOT, RUNBOOKS_BASE, all_dashboards
+from lab.dashboards.model import ANY, TRAINING
+from lab.scenarios import known_scenarios, load_scenario
+
+FAMILY_OF_KIND = {"training": TRAINING}
+
+
+def alert_rules() -> dict[str, dict]:
+    rules = {}
+    for path in sorted((ROOT / "prometheus" / "alerts").glob("*.rules.yml")):
+        for group in yaml.safe_load(path.read_text()).get("groups", []):
+            for rule in group.get("rules", []):
+                if "alert" in rule:
+                    rules[rule["alert"]] = rule
+    return rules
+
+
+def numbers_in(expr: str) -> set[float]:
+    expr = re.sub(r"\[[^\]]*\]|offset\s+\w+", " ", expr)  # durations are not thresholds
+    expr = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    return {float(m) for m in re.findall(r"(?<![\w.])(\d+(?:\.\d+)?(?:e[-+]?\d+)?)(?![\w.])", expr)}
+
+
+def drawn():
+    """(dashboard, panel, threshold) for every threshold that names an alert."""
+    return [(d, p, t) for d in all_dashboards() for p in d.panels for t in p.thresholds if t.alert]
+
+
+def promised_alerts() -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for name in known_scenarios():
+        spec = load_scenario(name)
+        fam = FAMILY_OF_KIND.get(spec.kind, spec.kind)
+        out.setdefault(fam, set()).update(spec.alerts)
+    return out
+
+
+def test_numbers_in_on_hand_built_cases():
+    assert numbers_in('max_over_time(ml_training_loss_ratio{job="a"}[1m]) > 1.3 and x >= 10') == {1.3, 10.0}
+    assert numbers_in("ratio > 5 offset 5m") == {5.0}
+
+
+def test_every_threshold_alert_exists_or_is_promised_by_a_scenario():
+    rules, promised = alert_rules(), promised_alerts()
+    for d, p, t in drawn():
+        fams = set(p.needs) - {ANY}
+        if not fams & set(promised):
+            continue  # no scenario of this family yet (serving dashboards before the inference work lands)
+        known = set(rules) | set().union(*(promised.get(f, set()) for f in fams))
+        assert t.alert in known, f"{d.title} / {p.title}: alert {t.alert} is neither a rule nor promised by a scenario"
+        family_rules = {a for f in fams for a in promised.get(f, set())} & set(rules)
+        if family_rules:
+            assert t.alert in rules, f"{t.alert} ({p.title}) has no rule in prometheus/alerts while others of its family do"
+
+
+def test_threshold_numbers_are_in_the_rule_expressions():
+    rules = alert_rules()
+    for d, p, t in drawn():
+        if t.alert in rules:
+            assert float(t.value) in numbers_in(rules[t.alert]["expr"]), \
+                f"{d.title} / {p.title} draws {t.value} for {t.alert}, whose rule says: {rules[t.alert]['expr']}"
+
+
+def test_runbook_links_match_the_rules():
+    rules = alert_rules()
+    for d, p, t in drawn():
+        url = rules.get(t.alert, {}).get("annotations", {}).get("runbook_url")
+        if url:
+            assert url.rstrip("/").endswith(f"docs/runbooks/{t.alert}.md"), url
+            assert url.startswith(RUNBOOKS_BASE), f"{t.alert}: {url} is not under {RUNBOOKS_BASE} (lab/dashboards)"
