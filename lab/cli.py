@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("name", help="scenario name (see `lab list`)")
     show.add_argument("--fix", action="store_true", help="show the fix variant's settings")
 
-    run = sub.add_parser("run", help="run a scenario", description="Train a scenario's model for real and stream its signals.")
+    run = sub.add_parser("run", help="run a scenario", description="Train a scenario's model for real (training scenarios) or "
+                         "serve a real model a drifting request stream (inference scenarios), and stream the signals.")
     run.add_argument("name", help="scenario name (see `lab list`)")
     run.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
     run.add_argument("--fix", action="store_true", help="run the fix variant: the remedy for the failure")
@@ -66,10 +67,10 @@ def _cmd_list() -> int:
 
     names = known_scenarios()
     width = max((len(n) for n in names), default=4)
-    print(f"{'NAME':<{width}}  FIX  ALERTS                 TITLE")
+    print(f"{'NAME':<{width}}  KIND       FIX  ALERTS                 TITLE")
     for n in names:
         s = load_scenario(n)
-        print(f"{n:<{width}}  {'yes' if s.has_fix else 'no ':<3}  {', '.join(s.alerts) or '-':<22} {s.title}")
+        print(f"{n:<{width}}  {s.kind:<9}  {'yes' if s.has_fix else 'no ':<3}  {', '.join(s.alerts) or '-':<22} {s.title}")
     return 0
 
 
@@ -93,6 +94,14 @@ def _cmd_run(args) -> int:
     from lab.scenarios import load_scenario
 
     spec = load_scenario(args.name, fix=args.fix, overrides=args.overrides)
+    if spec.kind == "inference":
+        from lab.serve_runner import run_inference
+
+        served = run_inference(spec, seed=args.seed, fast=args.fast, speed=args.speed, telemetry=args.telemetry,
+                               quiet=args.quiet)
+        if args.summary_json:
+            write_summary(args.summary_json, served)
+        return 130 if served.result.stopped == "interrupted" else 0
     outcome = run_scenario(spec, seed=args.seed, fast=args.fast, speed=args.speed, telemetry=args.telemetry,
                            quiet=args.quiet, live=False if args.plain else None)
     if args.summary_json:

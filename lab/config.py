@@ -104,7 +104,7 @@ class Story(_Strict):
 class ScenarioSpec(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     title: str
-    kind: Literal["training"] = "training"
+    kind: Literal["training"] = "training"  # "inference": lab/inference_config.py
     variant: Literal["fault", "fix"] = "fault"
     alerts: list[str] = Field(default_factory=list, description="alerts this scenario should fire (none for fix variants)")
     data: DataSpec = DataSpec()
@@ -130,7 +130,7 @@ def deep_merge(base: dict, over: dict) -> dict:
 def _format_error(err: ValidationError, source: str) -> str:
     lines = [f"invalid scenario settings in {source}:"]
     for e in err.errors():
-        field = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and p in {"lr_burst", "corrupt_batch"})) or "(top level)"
+        field = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and p in {"lr_burst", "corrupt_batch", "covariate", "concept"})) or "(top level)"
         msg = e["msg"]
         ctx = e.get("ctx") or {}
         if e["type"] == "literal_error" and "expected" in ctx:
@@ -163,8 +163,11 @@ def load_raw(path: Path) -> dict:
         raise SpecError(f"{path}: not valid TOML: {exc}") from None
 
 
-def build_spec(raw: dict, *, fix: bool = False, overrides: list[str] = (), source: str = "scenario") -> ScenarioSpec:
-    """Validate a raw scenario dict, applying the fix overrides and then --set overrides."""
+def build_spec(raw: dict, *, fix: bool = False, overrides: list[str] = (), source: str = "scenario"):
+    """Validate a raw scenario dict, applying the fix overrides and then --set overrides.
+
+    Returns a ScenarioSpec, or an InferenceSpec (lab/inference_config.py) for kind = "inference".
+    """
     raw = dict(raw)
     fix_table = raw.pop("fix", None)
     raw["has_fix"] = fix_table is not None
@@ -187,6 +190,10 @@ def build_spec(raw: dict, *, fix: bool = False, overrides: list[str] = (), sourc
             cursor = nxt
         cursor[keys[-1]] = value
     try:
+        if raw.get("kind") == "inference":
+            from lab.inference_config import InferenceSpec
+
+            return InferenceSpec.model_validate(raw)
         return ScenarioSpec.model_validate(raw)
     except ValidationError as err:
         raise SpecError(_format_error(err, source)) from None

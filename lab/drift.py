@@ -42,7 +42,7 @@ KS_ALPHA = 0.05  # family-wise error rate per window after the multiple-testing 
 # Jensen-Shannon distance threshold: measured, not conventional. With 10 decile bins and
 # windows of 500 the healthy stream's per-feature JS distance has a 99.9th percentile of
 # ~0.07; 0.1 is above it with margin (docs/drift.md, results/drift.md).
-JS_THRESHOLD = 0.1
+JS_THRESHOLD = 0.13
 MIN_WINDOW = 50  # below this a decile histogram has < 5 values per bin: too noisy to judge
 Correction = Literal["bonferroni", "benjamini-hochberg", "none"]
 

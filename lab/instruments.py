@@ -15,6 +15,13 @@ from typing import Literal
 STEP_DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 ALLOWED_ATTRIBUTES = {"split": ("train", "validation"), "layer": None}  # None: one value per hidden layer
+# Inference and drift (lab/serve.py): `model` is the served model's name (one per scenario),
+# `outcome` ok|error, `feature` one of the model's input feature names (lab.inference_config.FEATURES).
+ALLOWED_ATTRIBUTES.update({"model": None, "outcome": ("ok", "error"), "feature": None})
+# Request latency (seconds): a tiny classifier answers in ~50 us; room for a slow host.
+REQUEST_DURATION_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
+# Prediction confidence (max class probability): a binary model's lies in [0.5, 1].
+CONFIDENCE_BUCKETS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,7 @@ class Instrument:
     signal: str  # the classic signal name from the ML literature
     cadence: str
     description: str
+    family: str = "training"  # training | inference (lab/serve.py)
 
 
 CATALOGUE: tuple[Instrument, ...] = (
@@ -92,7 +100,48 @@ CATALOGUE: tuple[Instrument, ...] = (
     Instrument("ml.training.step.duration", "histogram", "s", (), "ml_training_step_duration_seconds",
                "step_time", "every step",
                "Wall time of one optimiser step (forward, backward, update), excluding pacing sleeps."),
-)
+) + tuple(Instrument(*args, family="inference") for args in (
+    ("ml.inference.requests", "counter", "{request}", ("model", "outcome"), "ml_inference_requests_total",
+     "request_rate / error_rate", "every request",
+     "Prediction requests served; outcome=error for requests rejected by input validation (a missing value)."),
+    ("ml.inference.request.duration", "histogram", "s", ("model", "outcome"), "ml_inference_request_duration_seconds",
+     "latency", "every request", "Wall time of one request: input validation and the model's forward pass."),
+    ("ml.inference.confidence", "histogram", "1", ("model",), "ml_inference_confidence",
+     "prediction_confidence", "every request", "The model's confidence in its prediction (highest class probability)."),
+    ("ml.inference.labels", "counter", "{label}", ("model",), "ml_inference_labels_total",
+     "delayed_labels", "every label", "True labels received for earlier predictions (they arrive with a delay)."),
+    ("ml.inference.accuracy", "gauge", "1", ("model",), "ml_inference_accuracy_ratio",
+     "accuracy (delayed labels)", "every drift window",
+     "Accuracy of the current model on the latest labelled requests (stream.accuracy_window, 500); absent until 100 "
+     "labels of the current model arrived."),
+    ("ml.inference.accuracy.baseline", "gauge", "1", ("model",), "ml_inference_accuracy_baseline_ratio",
+     "baseline_accuracy", "every drift window",
+     "Accuracy of the current model on held-out reference data, measured when it was trained."),
+    ("ml.inference.calibration_error", "gauge", "1", ("model",), "ml_inference_calibration_error_ratio",
+     "expected_calibration_error", "every drift window",
+     "Expected calibration error (10 equal-width confidence bins) on the same labelled requests as accuracy."),
+    ("ml.inference.retrains", "counter", "{retrain}", ("model",), "ml_inference_retrains_total",
+     "retraining", "every retrain", "Times the model was retrained on recent labelled requests and swapped in."),
+    ("ml.drift.psi", "gauge", "", ("feature",), "ml_drift_psi", "PSI (population stability index)", "every drift window",
+     "PSI of the latest window against the reference on the reference's decile bins (empty bins floored at 1e-4)."),
+    ("ml.drift.ks.statistic", "gauge", "", ("feature",), "ml_drift_ks_statistic", "Kolmogorov-Smirnov statistic",
+     "every drift window", "Largest gap between the window's and the reference's empirical distribution functions."),
+    ("ml.drift.ks.p_value", "gauge", "1", ("feature",), "ml_drift_ks_p_value_ratio", "KS p-value (adjusted)",
+     "every drift window",
+     "Two-sample KS p-value adjusted for testing every feature (Bonferroni by default); below 0.05 the feature drifted."),
+    ("ml.drift.kl_divergence", "gauge", "", ("feature",), "ml_drift_kl_divergence", "KL divergence",
+     "every drift window", "KL(window || reference) in nats on the PSI bins (empty bins floored at 1e-4)."),
+    ("ml.drift.js_distance", "gauge", "", ("feature",), "ml_drift_js_distance", "Jensen-Shannon distance",
+     "every drift window", "Jensen-Shannon distance (base 2, in [0, 1]) between window and reference on the PSI bins."),
+    ("ml.drift.drifted_share", "gauge", "1", (), "ml_drift_drifted_share_ratio", "share of drifted features",
+     "every drift window", "Share of the model's features whose adjusted KS p-value is below 0.05 in the latest window."),
+    ("ml.drift.output.psi", "gauge", "", (), "ml_drift_output_psi", "prediction drift (PSI)", "every drift window",
+     "PSI of the model's confidence in the latest window against its confidence on held-out reference data."),
+    ("ml.drift.output.js_distance", "gauge", "", (), "ml_drift_output_js_distance", "prediction drift (Jensen-Shannon)",
+     "every drift window", "Jensen-Shannon distance of the same confidence distributions."),
+    ("ml.drift.windows", "counter", "{window}", (), "ml_drift_windows_total", "drift_window", "every drift window",
+     "Drift windows evaluated."),
+))
 
 BY_NAME = {i.name: i for i in CATALOGUE}
 
@@ -101,6 +150,8 @@ def prometheus_series_count(n_layers: int) -> int:
     """Series one run produces in Prometheus (histogram: buckets + +Inf + _sum + _count)."""
     total = 0
     for inst in CATALOGUE:
+        if inst.family != "training":
+            continue
         per_attr = 1
         for a in inst.attributes:
             per_attr *= n_layers if a == "layer" else len(ALLOWED_ATTRIBUTES[a])

@@ -39,7 +39,7 @@ def load_scenario(name: str, *, fix: bool = False, overrides: list[str] = (), di
         if not base_path.is_file():
             raise SpecError(f"{path}: base = {base!r} is not a scenario; known scenarios: {', '.join(known_scenarios(directory))}")
         base_raw = load_raw(base_path)
-        for key in ("fix", "base", "story", "alerts", "faults"):
+        for key in ("fix", "base", "story", "alerts", "faults", "shifts"):
             base_raw.pop(key, None)
         raw = deep_merge(base_raw, raw)
     if raw.get("name", name) != name:

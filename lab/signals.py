@@ -119,3 +119,14 @@ class OverfitTracker:
 def overfitting(ratio: float, evals_since_best: int) -> bool:
     """The overfitting signature: generalisation gap above 1.3 while validation has stalled."""
     return ratio > OVERFIT_RATIO_THRESHOLD and evals_since_best >= OVERFIT_STALL_EVALS
+
+# -- serving (inference scenarios; docs/drift.md says where each number comes from) ----
+# A monitor flag must hold for this many consecutive drift windows before it counts:
+# with a per-window false-alarm rate near 5% (KS, Bonferroni) three in a row is ~1e-4.
+SUSTAINED_WINDOWS = 3
+# Accuracy on the latest 500 labels this far below the baseline (held-out reference
+# accuracy): 0.05 is ~3.7 standard errors of a 0.9 accuracy measured on 500 labels.
+ACCURACY_DROP = 0.05
+# Expected calibration error (10 bins) above this on the latest 500 labels: measured on
+# the healthy stream (results/drift.md), set above its maximum with margin.
+ECE_THRESHOLD = 0.08

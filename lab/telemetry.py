@@ -26,6 +26,7 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import Sampler
 
 import lab
 
@@ -34,6 +35,7 @@ import lab
 LAB_INTERVAL_SECONDS = 5
 SERVICE_NAMESPACE = "ml-lab"
 TRAINER_SERVICE = "ml-lab-trainer"
+INFERENCE_SERVICE = "ml-lab-inference"  # inference scenarios (lab/serve.py)
 # The SDK loggers whose export errors are counted instead of printed.
 _SDK_LOGGERS = ("opentelemetry.exporter", "opentelemetry.sdk", "opentelemetry.sdk.metrics._internal.export",
                 "opentelemetry.sdk._shared_internal")
@@ -143,6 +145,7 @@ class Telemetry:
         metric_readers: list[MetricReader] = (),
         span_exporters: list[SpanExporter] = (),
         log_exporters: list[LogRecordExporter] = (),
+        sampler: Sampler | None = None,
     ) -> None:
         self.identity = identity
         self.otlp = otlp
@@ -158,7 +161,7 @@ class Telemetry:
             logs.append(lg)
         resource = identity.resource()
         self.meter_provider = MeterProvider(resource=resource, metric_readers=readers)
-        self.tracer_provider = TracerProvider(resource=resource)
+        self.tracer_provider = TracerProvider(resource=resource, sampler=sampler)
         for exp in spans:
             self.tracer_provider.add_span_processor(BatchSpanProcessor(exp, schedule_delay_millis=1000))
         self.logger_provider = LoggerProvider(resource=resource)
