@@ -63,7 +63,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    names = args.names or known_scenarios()
+    # Inference scenarios have their own measurements (python -m lab.drift_bench).
+    names = args.names or [n for n in known_scenarios() if load_scenario(n).kind == "training"]
     out = []
     for n in names:
         variants = [True] if args.fix else [False, True]

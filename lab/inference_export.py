@@ -62,6 +62,9 @@ class InferenceTelemetryObserver(BaseServeObserver):
                         "ml.model.name": self.model, "lab.windows": server.windows,
                         "lab.window_size": spec.stream.window_size})
         self._ctx = trace.set_span_in_context(self._run_span)
+        # Counters start at 0 so the series exist (and increase() works) before the first label or retrain.
+        self.i["ml.inference.labels"].add(0, self._attrs)
+        self.i["ml.inference.retrains"].add(0, self._attrs)
         self._log("serve_start", f"serving {self.model} for {server.windows} windows of {spec.stream.window_size} requests",
                   {"ml.model.name": self.model}, SeverityNumber.INFO)
 

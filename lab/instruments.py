@@ -130,7 +130,7 @@ CATALOGUE: tuple[Instrument, ...] = (
      "every drift window",
      "Two-sample KS p-value adjusted for testing every feature (Bonferroni by default); below 0.05 the feature drifted."),
     ("ml.drift.kl_divergence", "gauge", "", ("feature",), "ml_drift_kl_divergence", "KL divergence",
-     "every drift window", "KL(window || reference) in nats on the PSI bins (empty bins floored at 1e-4)."),
+     "every drift window", "KL divergence of the window from the reference, in nats, on the PSI bins (empty bins floored at 1e-4)."),
     ("ml.drift.js_distance", "gauge", "", ("feature",), "ml_drift_js_distance", "Jensen-Shannon distance",
      "every drift window", "Jensen-Shannon distance (base 2, in [0, 1]) between window and reference on the PSI bins."),
     ("ml.drift.drifted_share", "gauge", "1", (), "ml_drift_drifted_share_ratio", "share of drifted features",

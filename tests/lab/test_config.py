@@ -13,7 +13,7 @@ def test_every_scenario_file_is_valid_and_tells_its_story():
         spec = load_scenario(name)
         assert spec.name == name
         assert spec.story.what_you_will_see and spec.story.root_cause and spec.story.what_to_do
-        if spec.faults or spec.has_fix:
+        if getattr(spec, "faults", None) or getattr(spec, "shifts", None) or spec.has_fix:  # training faults or inference shifts
             assert spec.alerts, f"{name}: a fault scenario names the alert(s) it should fire"
         else:
             assert spec.alerts == [], f"{name}: a baseline without faults or a fix fires nothing"
