@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from opentelemetry import trace
 from opentelemetry._logs import SeverityNumber
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Sampler, SamplingResult, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from lab.instruments import BY_NAME, CONFIDENCE_BUCKETS, REQUEST_DURATION_BUCKETS
@@ -24,6 +25,21 @@ from lab.serve import BaseServeObserver, RequestRecord, ServeEvent, ServeResult,
 from lab.telemetry import Telemetry
 
 OPERATION = "predict"
+
+
+class RequestSampler(Sampler):
+    """Head-samples request spans at `ratio`; the run and drift-check spans are always kept."""
+
+    def __init__(self, ratio: float):
+        self._ratio = TraceIdRatioBased(ratio)
+
+    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None,
+                      trace_state=None) -> SamplingResult:
+        sampler = self._ratio if (attributes or {}).get("ml.operation.name") == OPERATION else ALWAYS_ON
+        return sampler.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+    def get_description(self) -> str:
+        return f"RequestSampler({self._ratio.get_description()})"
 
 
 def _make(m, name: str, buckets=None):

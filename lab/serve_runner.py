@@ -95,11 +95,9 @@ def run_inference(spec, *, seed: int = 0, fast: bool = False, speed: float = 1.0
     tel = None
     observers: list[ServeObserver] = [view, *extra_observers]
     if otlp or telemetry_kwargs:
-        from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+        from lab.inference_export import InferenceTelemetryObserver, RequestSampler
 
-        from lab.inference_export import InferenceTelemetryObserver
-
-        kwargs = {"sampler": ParentBased(TraceIdRatioBased(spec.stream.trace_sample_ratio)), **(telemetry_kwargs or {})}
+        kwargs = {"sampler": RequestSampler(spec.stream.trace_sample_ratio), **(telemetry_kwargs or {})}
         tel = Telemetry(identity, otlp=otlp, **kwargs)
         observers.insert(0, InferenceTelemetryObserver(tel))
     try:

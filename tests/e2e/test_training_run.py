@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from lab.instruments import CATALOGUE
+from lab.instruments import CATALOGUE as _ALL
+
+CATALOGUE = [i for i in _ALL if i.family == "training"]  # inference: tests/e2e/test_inference_run.py
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = socket.gethostname()
