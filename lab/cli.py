@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
     run.add_argument("--plain", action="store_true", help="line-by-line output even on a terminal")
     run.add_argument("--summary-json", type=Path, metavar="FILE", help="write the run summary as JSON")
+
+    from lab import triage_cli
+
+    triage_cli.add_parser(sub)
     return p
 
 
@@ -116,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_list()
         if args.command == "show":
             return _cmd_show(args)
+        if args.command == "triage":
+            from lab import triage_cli
+
+            return triage_cli.main(args)
         return _cmd_run(args)
     except SpecError as exc:
         print(f"lab: error: {exc}", file=sys.stderr)

@@ -99,6 +99,11 @@ class Story(_Strict):
     what_the_signals_show: str = ""
     what_to_do: str
     fix: str = Field("", description="what --fix changes, in words")
+    # Practice mode's answer key (lab/triage.py): the failure class a trainee must name,
+    # shared by scenarios that teach the same failure ("healthy" for no failure), and
+    # progressive hints, from where to look to what the signal means.
+    diagnosis: str = Field("", pattern=r"^([a-z][a-z0-9-]*)?$")
+    hints: list[str] = Field(default_factory=list)
 
 
 class ScenarioSpec(_Strict):

@@ -62,7 +62,8 @@ class TelemetryObserver(BaseObserver):
 
             def cb(_options: CallbackOptions) -> Iterable[Observation]:
                 v = source[key].read() if isinstance(source[key], IntervalPeak) else source[key]
-                return [] if v is None else [Observation(v)]
+                # The SDK refuses non-finite values; skip them explicitly (no warning spam).
+                return [] if v is None or not math.isfinite(v) else [Observation(v)]
 
             return m.create_observable_gauge(n, callbacks=[cb], unit=u, description=d)
 
@@ -134,17 +135,24 @@ class TelemetryObserver(BaseObserver):
             self._counts["nonfinite"] += 1
 
     def on_eval(self, rec: EvalRecord) -> None:
-        self.loss.set(rec.train_loss, {"split": "train"})
-        self.loss.set(rec.val_loss, {"split": "validation"})
-        self.accuracy.set(rec.train_acc, {"split": "train"})
-        self.accuracy.set(rec.val_acc, {"split": "validation"})
-        self.loss_ratio.set(rec.ratio)
-        self.val_rise.set(rec.rise)
-        self.since_best.set(rec.evals_since_best)
+        # The OTel Python SDK drops NaN/inf measurements (it cannot carry them to Prometheus),
+        # so non-finite values are skipped here and the non-finite step counter and the
+        # `nonfinite`/`diverged` log records carry a divergence (docs/metrics.md).
+        def put(gauge, v, attrs=None):
+            if math.isfinite(v):
+                gauge.set(v, attrs)
+
+        put(self.loss, rec.train_loss, {"split": "train"})
+        put(self.loss, rec.val_loss, {"split": "validation"})
+        put(self.accuracy, rec.train_acc, {"split": "train"})
+        put(self.accuracy, rec.val_acc, {"split": "validation"})
+        put(self.loss_ratio, rec.ratio)
+        put(self.val_rise, rec.rise)
+        put(self.since_best, rec.evals_since_best)
         for layer, v in rec.activation_mean.items():
-            self.act_mean.set(v, {"layer": layer})
+            put(self.act_mean, v, {"layer": layer})
         for layer, v in rec.dead_ratio.items():
-            self.dead.set(v, {"layer": layer})
+            put(self.dead, v, {"layer": layer})
         attrs = {"lab.step": rec.step, "lab.epoch": rec.epoch, "lab.train_loss": rec.train_loss,
                  "lab.val_loss": rec.val_loss, "lab.val_accuracy": rec.val_acc, "lab.loss_ratio": rec.ratio}
         span = self.t.tracer.start_span("evaluate", context=self._ctx(), start_time=rec.start_ns, attributes=attrs)

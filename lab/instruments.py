@@ -79,12 +79,12 @@ CATALOGUE: tuple[Instrument, ...] = (
                "Highest learning rate applied since the previous export (so a short burst is not missed)."),
     Instrument("ml.training.activation.mean", "gauge", "", ("layer",), "ml_training_activation_mean",
                "activation_mean", "every evaluation",
-               "Mean output of a hidden layer's activation over the fixed probe batch (the validation inputs); NaN if the layer "
-               "produced non-finite values."),
+               "Mean output of a hidden layer's activation over the fixed probe batch (the validation inputs); not exported while "
+               "the layer produces non-finite values (see NaN above)."),
     Instrument("ml.training.activation.dead_ratio", "gauge", "1", ("layer",), "ml_training_activation_dead_ratio",
                "dead_neuron_ratio", "every evaluation",
                "Share of a hidden layer's units whose pre-activation is <= 0 for every probe sample (dead for "
-               "ReLU; saturated-negative for LeakyReLU); NaN if non-finite."),
+               "ReLU; saturated-negative for LeakyReLU); not exported while non-finite."),
     Instrument("ml.training.progress", "gauge", "1", (), "ml_training_progress_ratio",
                "progress", "every step, latest value",
                "Completed steps divided by the steps the run plans; 1 at the end."),

@@ -51,7 +51,7 @@ def summarise(result: RunResult, identity: RunIdentity) -> dict:
 def run_scenario(spec: ScenarioSpec, *, seed: int = 0, fast: bool = False, speed: float = 1.0,
                  telemetry: str = "auto", quiet: bool = False, live: bool | None = None,
                  extra_observers: list[Observer] = (), telemetry_kwargs: dict | None = None,
-                 console_stream=None) -> RunOutcome:
+                 console_stream=None, print_summary: bool = True) -> RunOutcome:
     """telemetry: auto (stream if a collector answers), on (always configure OTLP), off."""
     # One thread: a small MLP runs faster on one core and leaves the other to the stack.
     torch.set_num_threads(int(os.environ.get("LAB_TORCH_THREADS", "1")))
@@ -80,7 +80,7 @@ def run_scenario(spec: ScenarioSpec, *, seed: int = 0, fast: bool = False, speed
         view.say(f"[yellow]{errors} telemetry exports failed (last: {tel.export_errors.last}); the run itself was not affected.[/] "
                  f"Check the collector at {endpoint}.")
     summary = summarise(result, identity)
-    if not quiet:
+    if not quiet and print_summary:  # practice mode hides it: it names the signature reached
         _print_summary(view, summary, streamed=otlp)
     return RunOutcome(result, identity, otlp, errors, summary)
 

@@ -146,7 +146,9 @@ class Telemetry:
         span_exporters: list[SpanExporter] = (),
         log_exporters: list[LogRecordExporter] = (),
         sampler: Sampler | None = None,
+        export_gate=None,
     ) -> None:
+        """export_gate: an lab.outage.ExportGate that can cut the OTLP exporters off (practice mode)."""
         self.identity = identity
         self.otlp = otlp
         self.export_errors = ExportFailureCounter()
@@ -156,6 +158,8 @@ class Telemetry:
         if otlp:
             self._capture_sdk_errors()
             m, s, lg = _otlp_exporters()
+            if export_gate is not None:
+                m, s, lg = export_gate.wrap(m, s, lg)
             readers.append(PeriodicExportingMetricReader(m, export_interval_millis=export_interval_ms()))
             spans.append(s)
             logs.append(lg)

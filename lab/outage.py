@@ -1,0 +1,96 @@
+"""A real telemetry-pipeline fault: the run loses its connection to the collector for a while.
+
+Practice mode uses it as a confounder, so trainees learn to tell "the pipeline is broken"
+from "the model is broken". While the gate is closed the run's OTLP exporters drop their
+batches exactly as they would behind a network partition (the SDK sees failed exports);
+training or serving goes on untouched. Prometheus then sees the run's series go stale,
+and the collector's accepted-points rate drop, for as long as the outage lasts.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+
+class ExportGate:
+    """Closed while the run's progress (0..1) is inside [start, end)."""
+
+    def __init__(self, start: float, end: float) -> None:
+        if not 0.0 <= start < end <= 1.0:
+            raise ValueError(f"outage window must satisfy 0 <= start < end <= 1, got [{start}, {end})")
+        self.start, self.end = start, end
+        self._lock = threading.Lock()
+        self.blocked = False
+        self.began_at: float | None = None  # epoch seconds, for the reveal
+        self.ended_at: float | None = None
+        self.dropped = 0  # export batches dropped
+
+    def progress(self, fraction: float) -> None:
+        blocked = self.start <= fraction < self.end
+        with self._lock:
+            if blocked and not self.blocked and self.began_at is None:
+                self.began_at = time.time()
+            if not blocked and self.blocked:
+                self.ended_at = time.time()
+            self.blocked = blocked
+
+    def drop(self) -> bool:
+        with self._lock:
+            if self.blocked:
+                self.dropped += 1
+            return self.blocked
+
+    def wrap(self, metric: MetricExporter, span: SpanExporter, log: LogRecordExporter):
+        return _GatedMetrics(metric, self), _GatedSpans(span, self), _GatedLogs(log, self)
+
+
+class _GatedMetrics(MetricExporter):
+    def __init__(self, inner: MetricExporter, gate: ExportGate) -> None:
+        # Keep the inner exporter's temporality/aggregation so cumulative series resume intact.
+        super().__init__(preferred_temporality=inner._preferred_temporality,
+                         preferred_aggregation=inner._preferred_aggregation)
+        self._inner, self._gate = inner, gate
+
+    def export(self, metrics_data, timeout_millis: float = 10_000, **kwargs) -> MetricExportResult:
+        if self._gate.drop():
+            return MetricExportResult.FAILURE
+        return self._inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return self._inner.force_flush(timeout_millis=timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs) -> None:
+        self._inner.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+
+class _GatedSpans(SpanExporter):
+    def __init__(self, inner: SpanExporter, gate: ExportGate) -> None:
+        self._inner, self._gate = inner, gate
+
+    def export(self, spans) -> SpanExportResult:
+        return SpanExportResult.FAILURE if self._gate.drop() else self._inner.export(spans)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+
+class _GatedLogs(LogRecordExporter):
+    def __init__(self, inner: LogRecordExporter, gate: ExportGate) -> None:
+        self._inner, self._gate = inner, gate
+
+    def export(self, batch) -> LogRecordExportResult:
+        return LogRecordExportResult.FAILURE if self._gate.drop() else self._inner.export(batch)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
