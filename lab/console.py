@@ -51,6 +51,7 @@ class ConsoleView(BaseObserver):
         self.max_grad_ratio = 0.0
         self._live: Live | None = None
         self._header = ""
+        self.verdicts = True  # named diagnoses next to the signals; off in practice mode
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -59,6 +60,9 @@ class ConsoleView(BaseObserver):
     # -- observer -------------------------------------------------------------------
     def on_start(self, run: Trainer) -> None:
         s = run.spec
+        from lab.triage import MYSTERY
+
+        self.verdicts = s.name != MYSTERY  # practice mode shows signals and thresholds, not answers
         self._header = f"[bold]{s.name}[/] ({s.variant}) · seed {run.seed} · {run.planned_steps} steps · {'fast' if run.fast else f'paced {s.pace.steps_per_second * run.speed:g} steps/s'}"
         if self.quiet:
             return
@@ -83,7 +87,7 @@ class ConsoleView(BaseObserver):
         if self._live:
             self._live.update(self._render())
         elif not self.quiet:
-            flag = " OVERFITTING" if overfitting(rec.ratio, rec.evals_since_best) else (" >1.3" if rec.ratio > OVERFIT_RATIO_THRESHOLD else "")
+            flag = " OVERFITTING" if self.verdicts and overfitting(rec.ratio, rec.evals_since_best) else (" >1.3" if rec.ratio > OVERFIT_RATIO_THRESHOLD else "")
             dead = max((v for v in rec.dead_ratio.values()), default=math.nan)
             self.say(f"step {rec.step:5d}  train {fmt(rec.train_loss)}  val {fmt(rec.val_loss)}  "
                      f"ratio {fmt(rec.ratio, '.2f')}{flag}  val_acc {fmt(rec.val_acc, '.3f')}  "
@@ -131,7 +135,7 @@ class ConsoleView(BaseObserver):
                       f"{GRAD_SPIKE_WARNING}", "")
             t.add_row("learning rate", f"{s.lr:.3g}", "", f"step {s.step}/{s.planned_steps} · epoch {s.epoch}")
         parts = [Text.from_markup(self._header), t]
-        if e and overfitting(e.ratio, e.evals_since_best):
+        if self.verdicts and e and overfitting(e.ratio, e.evals_since_best):
             parts.append(Text("OVERFITTING: validation/training loss > 1.3 and no new best validation loss for 10 evaluations", style="bold red"))
         parts.append(Text("\n".join(self.events), style="dim"))
         return Group(*parts)

@@ -37,6 +37,7 @@ class ServeConsole(BaseServeObserver):
     def __init__(self, *, quiet: bool = False, stream=None):
         self.console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=True)
         self.quiet = quiet
+        self.show_truth = True
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -44,6 +45,9 @@ class ServeConsole(BaseServeObserver):
 
     def on_start(self, server: Server) -> None:
         s = server.spec
+        from lab.triage import MYSTERY
+
+        self.show_truth = s.name != MYSTERY  # practice mode: the injected shift is the answer
         self.say(f"[bold]{s.name}[/] ({s.variant}) · seed {server.seed} · model {s.model.name} "
                  f"(baseline accuracy {server.baseline_accuracy:.3f}) · {server.windows} windows of {s.stream.window_size} "
                  f"requests · {'fast' if server.fast else f'{s.stream.requests_per_second * server.speed:g} requests/s'}")
@@ -58,7 +62,7 @@ class ServeConsole(BaseServeObserver):
                  f"max PSI {w.report.max_psi:5.3f}{'!' if w.report.max_psi > PSI_MAJOR else ' '} "
                  f"JS {w.report.max_js:5.3f}  out PSI {w.output.psi:5.3f}  "
                  f"acc {_f(w.accuracy)} {acc_mark} (base {w.baseline_accuracy:.3f})  ECE {_f(w.ece)}  "
-                 f"errors {w.errors}" + (f"  [dim]true shift {shift:.2f} SD[/]" if shift else "")
+                 f"errors {w.errors}" + (f"  [dim]true shift {shift:.2f} SD[/]" if shift and self.show_truth else "")
                  + (f"  [dim]{', '.join(drifted)}[/]" if drifted else ""))
 
     def on_event(self, ev: ServeEvent) -> None:
@@ -81,7 +85,7 @@ def summarise(result: ServeResult, identity: RunIdentity) -> dict:
 
 def run_inference(spec, *, seed: int = 0, fast: bool = False, speed: float = 1.0, telemetry: str = "auto",
                   quiet: bool = False, extra_observers: list[ServeObserver] = (), telemetry_kwargs: dict | None = None,
-                  console_stream=None, max_windows: int | None = None) -> ServeOutcome:
+                  console_stream=None, max_windows: int | None = None, print_summary: bool = True) -> ServeOutcome:
     """telemetry: auto (stream if a collector answers), on (always configure OTLP), off."""
     torch.set_num_threads(int(os.environ.get("LAB_TORCH_THREADS", "1")))
     identity = RunIdentity(scenario=spec.name, variant=spec.variant, seed=seed, service_name=INFERENCE_SERVICE)
@@ -110,7 +114,7 @@ def run_inference(spec, *, seed: int = 0, fast: bool = False, speed: float = 1.0
         view.say(f"[yellow]{errors} telemetry exports failed (last: {tel.export_errors.last}); the run itself was not affected.[/] "
                  f"Check the collector at {endpoint}.")
     summary = summarise(result, identity)
-    if not quiet:
+    if not quiet and print_summary:  # practice mode hides it: it names what was detected
         _print_summary(view, summary, streamed=otlp)
     return ServeOutcome(result, identity, otlp, errors, summary)
 

@@ -1,6 +1,9 @@
 """Every scenario as a hidden practice case: nothing in its telemetry names it, and the
 answer key in its scenario file matches the failure the run really shows."""
 
+import io
+import re
+
 import pytest
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -11,7 +14,9 @@ from lab.scenarios import known_scenarios, load_scenario
 
 # What each diagnosis means in the lab's failure signatures (lab/signatures.py).
 SIGNATURE_OF = {"overfitting": "overfitting", "stalled": "stalled", "diverged": "diverged",
-                "loss-spike": "loss_spike", "dead-neurons": "dead_units", "healthy": None}
+                "loss-spike": "loss_spike", "dead-neurons": "dead_units", "healthy": None,
+                # serving (lab/serve_signatures.py)
+                "input-drift": "input_drift", "concept-drift": "accuracy_degraded"}
 
 
 class CapturingReader(InMemoryMetricReader):
@@ -54,6 +59,11 @@ def _texts(spans, logs):
 DETECTOR_EVENTS = {"nonfinite", "diverged", "early_stop", "lr_change", "checkpoint", "run_start", "run_end"}
 
 
+def _names(token: str, text: str) -> bool:
+    """token as a whole name in text ("drift" in "input drift", not in "drift_check" or "drifted")."""
+    return re.search(rf"(?<![\w-]){re.escape(token)}(?![\w-])", text, re.IGNORECASE) is not None
+
+
 @pytest.fixture(autouse=True)
 def _state(tmp_path, monkeypatch):
     monkeypatch.setenv("LAB_STATE_DIR", str(tmp_path))
@@ -65,16 +75,22 @@ def test_hidden_case_names_nothing_and_shows_its_diagnosis(name):
     case = t.Case(case_id="c0ffee", seed=0, scenario=name, diagnosis=spec.story.diagnosis, run_seed=0)
     t.save(case)
     reader, spans, logs = CapturingReader(), InMemorySpanExporter(), InMemoryLogRecordExporter()
-    t.run_case(case, fast=True, telemetry="off", quiet=True,
+    console = io.StringIO()
+    t.run_case(case, fast=True, telemetry="off", live=False, console_stream=console,
                telemetry_kwargs={"metric_readers": [reader], "span_exporters": [spans], "log_exporters": [logs]})
     labels = list(_labels(reader.final, spans.get_finished_spans()))
     texts = list(_texts(spans.get_finished_spans(), logs.get_finished_logs()))
     assert "mystery" in labels and "case" in labels and texts
     forbidden = {name, spec.title, spec.story.diagnosis, *spec.alerts} - {""}
-    leaks = [v for v in labels for f in forbidden if f.lower() in v.lower()]
+    leaks = [v for v in labels for f in forbidden if _names(f, v)]
     assert not leaks, f"{name}: labels reveal the case: {leaks[:5]}"
-    leaks = [v for v in texts for f in forbidden - DETECTOR_EVENTS if f.lower() in v.lower()]
+    leaks = [v for v in texts for f in forbidden - DETECTOR_EVENTS if _names(f, v)]
     assert not leaks, f"{name}: spans or logs reveal the case: {leaks[:5]}"
+    # nor the terminal: no title, no diagnosis, no injected ground truth, no closing summary
+    shown = console.getvalue()
+    assert "mystery (case)" in shown
+    for f in {spec.title, "true shift", "signature"} | ({spec.story.diagnosis} - DETECTOR_EVENTS - {"healthy"}):
+        assert not _names(f, shown), f"{name}: the terminal shows {f!r}"
     # the answer key agrees with what the run showed
     reached = set(t.load_current().first_signals)
     wanted = SIGNATURE_OF[spec.story.diagnosis]
