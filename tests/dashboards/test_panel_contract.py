@@ -20,13 +20,13 @@ import requests
 
 from lab.dashboards import ROOT, all_dashboards
 from lab.dashboards.contract import Selection, expand, metric_names, query_panel
-from lab.dashboards.model import ANY, TRAINING
+from lab.dashboards.model import ANY, INFERENCE, TRAINING
 from lab.scenarios import known_scenarios, load_scenario
 
 DASHBOARDS = all_dashboards()
 SCENARIOS = known_scenarios()
 # ScenarioSpec.kind -> the dashboard family whose panels must fill
-FAMILY_OF_KIND = {"training": TRAINING}
+FAMILY_OF_KIND = {"training": TRAINING, "inference": INFERENCE}
 
 
 def family(name: str) -> str:

@@ -12,10 +12,10 @@ import re
 import yaml
 
 from lab.dashboards import ROOT, RUNBOOKS_BASE, all_dashboards
-from lab.dashboards.model import ANY, TRAINING
+from lab.dashboards.model import ANY, INFERENCE, TRAINING
 from lab.scenarios import known_scenarios, load_scenario
 
-FAMILY_OF_KIND = {"training": TRAINING}
+FAMILY_OF_KIND = {"training": TRAINING, "inference": INFERENCE}
 
 
 def alert_rules() -> dict[str, dict]:
