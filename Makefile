@@ -53,8 +53,9 @@ test: $(VENV_STAMP) ## run the whole test suite (unit, scenario seeds, end-to-en
 test-lab: $(VENV_STAMP) ## run only the Python/scenario tests (no stack)
 	@$(PY) -m pytest tests/lab $(PYTEST_ARGS)
 
-bench: $(VENV_STAMP) ## benchmark instrumentation overhead; writes results/bench.json and results/bench.md
+bench: $(VENV_STAMP) ## benchmark instrumentation overhead and the drift monitor; writes results/bench.{json,md}, results/drift.{json,md}
 	@$(PY) -m lab.bench --out results
+	@$(PY) -m lab.drift_bench --out results
 
 clean: ## remove the virtual environment and caches in the repository
 	rm -rf $(VENV) .pytest_cache .lab

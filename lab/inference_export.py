@@ -53,8 +53,14 @@ def _make(m, name: str, buckets=None):
 
 
 class InferenceTelemetryObserver(BaseServeObserver):
-    def __init__(self, telemetry: Telemetry):
+    """flush_every_window: export metrics after every window (for --fast runs, whose windows take
+    milliseconds: each window's values then reach Prometheus as their own samples, and counters
+    have more than one sample for rate()). Stops after the first failed export, so a collector
+    that goes away cannot stall the run."""
+
+    def __init__(self, telemetry: Telemetry, *, flush_every_window: bool = False):
         self.t = telemetry
+        self.flush_every_window = flush_every_window
         m = telemetry.meter
         names = ("ml.inference.requests", "ml.inference.labels", "ml.inference.accuracy", "ml.inference.accuracy.baseline",
                  "ml.inference.calibration_error", "ml.inference.retrains", "ml.drift.psi", "ml.drift.ks.statistic",
@@ -81,6 +87,9 @@ class InferenceTelemetryObserver(BaseServeObserver):
         # Counters start at 0 so the series exist (and increase() works) before the first label or retrain.
         self.i["ml.inference.labels"].add(0, self._attrs)
         self.i["ml.inference.retrains"].add(0, self._attrs)
+        for attrs in (self._ok, self._err):
+            self.i["ml.inference.requests"].add(0, attrs)
+        self._flush()
         self._log("serve_start", f"serving {self.model} for {server.windows} windows of {spec.stream.window_size} requests",
                   {"ml.model.name": self.model}, SeverityNumber.INFO)
 
@@ -135,6 +144,12 @@ class InferenceTelemetryObserver(BaseServeObserver):
         if drifted:
             self._log("input_drift", f"window {rec.index}: {len(drifted)}/{len(rec.report.features)} features drifted "
                       f"({', '.join(drifted)}); max PSI {rec.report.max_psi:.3f}", attrs, SeverityNumber.WARN)
+
+        self._flush()
+
+    def _flush(self) -> None:
+        if self.flush_every_window and not self.t.export_errors.count:
+            self.t.meter_provider.force_flush(timeout_millis=5000)
 
     def on_event(self, ev: ServeEvent) -> None:
         if ev.name == "retrain":
