@@ -29,9 +29,6 @@ RUN_LEGEND = "{{lab_scenario}}/{{lab_variant}}"
 # rate()/increase() need two samples of a series inside the window; a --fast serving run
 # can end within one export interval (serving-healthy does), leaving one sample. The
 # contract test checks these panels' series exist, not that the rate has points.
-FAST_RUN_RATE = "rate()/increase() over a --fast serving run that may export only once"
-
-
 def _m(name: str) -> str:
     return f"{name}{{{RUN}}}"
 
@@ -149,7 +146,7 @@ def drift_panels() -> list[Panel | Row]:
             "percentunit",
             [Target("sum by (le) (increase(" + _m("ml_inference_confidence_bucket") + "[$__range])) / scalar(sum(increase("
                     + _m("ml_inference_confidence_count") + "[$__range])))", "{{le}}", instant=True)],
-            kind="bargauge", needs=(), unproven=FAST_RUN_RATE, width=12, min=0, max=1,
+            kind="bargauge", needs=(INFERENCE,), width=12, min=0, max=1,
         ),
         Panel(
             "Labels received and retrains",
@@ -159,7 +156,7 @@ def drift_panels() -> list[Panel | Row]:
             [Target(f"sum by (lab_scenario, lab_variant) (rate({_m('ml_inference_labels_total')}[$__rate_interval]))",
                     f"{RUN_LEGEND} labels/s"),
              Target(f"max by (lab_scenario, lab_variant) ({_m('ml_inference_retrains_total')})", f"{RUN_LEGEND} retrains")],
-            needs=(), unproven=FAST_RUN_RATE, width=12, min=0,
+            needs=(INFERENCE,), width=12, min=0,
         ),
     ]
 
@@ -174,7 +171,7 @@ def ops_panels() -> list[Panel | Row]:
             "reqps",
             [Target(f"sum by (lab_scenario, lab_variant, outcome) (rate({_m('ml_inference_requests_total')}[$__rate_interval]))",
                     f"{RUN_LEGEND} {{{{outcome}}}}")],
-            needs=(), unproven=FAST_RUN_RATE, width=12, min=0,
+            needs=(INFERENCE,), width=12, min=0,
         ),
         Panel(
             "Error ratio",
@@ -184,7 +181,7 @@ def ops_panels() -> list[Panel | Row]:
             [Target(f'(sum by (lab_scenario, lab_variant) (rate(ml_inference_requests_total{{{RUN},outcome="error"}}[$__rate_interval])) '
                     f"or 0 * sum by (lab_scenario, lab_variant) (rate({_m('ml_inference_requests_total')}[$__rate_interval]))) "
                     f"/ sum by (lab_scenario, lab_variant) (rate({_m('ml_inference_requests_total')}[$__rate_interval]))", RUN_LEGEND)],
-            needs=(), unproven=FAST_RUN_RATE, width=12, min=0, max=1,
+            needs=(INFERENCE,), width=12, min=0, max=1,
         ),
         Row("Latency"),
         Panel(
@@ -194,7 +191,7 @@ def ops_panels() -> list[Panel | Row]:
             "s",
             [Target(f"histogram_quantile({q}, sum by (le, lab_scenario, lab_variant) (rate({dur}[$__rate_interval])))",
                     f"{RUN_LEGEND} p{int(q * 100)}", exemplar=(q == 0.99)) for q in (0.5, 0.95, 0.99)],
-            needs=(), unproven=FAST_RUN_RATE, width=24, min=0,
+            needs=(INFERENCE,), width=24, min=0,
         ),
     ]
 
