@@ -40,7 +40,10 @@ class TelemetryObserver(BaseObserver):
         self.t = telemetry
         m = telemetry.meter
         self._peaks = {k: IntervalPeak() for k in ("batch_loss", "loss_ratio", "grad_norm", "grad_ratio", "lr")}
-        self._latest: dict[str, float | None] = {"baseline": None, "progress": None}
+        self._latest: dict[str, float | None] = {"baseline": None, "progress": None, "running": None}
+        # Best training loss so far against the first evaluation's (the `stalled` signature).
+        self._first_train_loss: float | None = None
+        self._best_train_loss = math.inf
         # Cumulative counts read by observable counters: an int increment per step
         # instead of an SDK call (~5 us each, a measurable share of a 1 ms step).
         self._counts = {"steps": 0, "samples": 0, "epochs": 0, "nonfinite": 0}
@@ -74,6 +77,7 @@ class TelemetryObserver(BaseObserver):
         self.accuracy = gauge("ml.training.accuracy")
         self.act_mean = gauge("ml.training.activation.mean")
         self.dead = gauge("ml.training.activation.dead_ratio")
+        self.best_loss = gauge("ml.training.best_loss")
         observable("ml.training.batch_loss", "batch_loss", self._peaks)
         observable("ml.training.batch_loss_ratio", "loss_ratio", self._peaks)
         observable("ml.training.gradient.norm", "grad_norm", self._peaks)
@@ -81,6 +85,7 @@ class TelemetryObserver(BaseObserver):
         observable("ml.training.learning_rate", "lr", self._peaks)
         observable("ml.training.gradient.norm.baseline", "baseline", self._latest)
         observable("ml.training.progress", "progress", self._latest)
+        observable("ml.training.running", "running", self._latest)
         observable_counter("ml.training.steps", "steps")
         observable_counter("ml.training.epochs", "epochs")
         observable_counter("ml.training.samples", "samples")
@@ -94,6 +99,7 @@ class TelemetryObserver(BaseObserver):
     # -- spans ----------------------------------------------------------------------
     def on_start(self, run: Trainer) -> None:
         spec = run.spec
+        self._latest["running"] = 1
         self._run_span = self.t.tracer.start_span(
             f"train {spec.name}",
             attributes={"lab.scenario": spec.name, "lab.variant": spec.variant, "lab.seed": run.seed,
@@ -149,6 +155,13 @@ class TelemetryObserver(BaseObserver):
         put(self.loss_ratio, rec.ratio)
         put(self.val_rise, rec.rise)
         put(self.since_best, rec.evals_since_best)
+        if self._first_train_loss is None:
+            self._first_train_loss = rec.train_loss
+        if math.isfinite(rec.train_loss):
+            self._best_train_loss = min(self._best_train_loss, rec.train_loss)
+        first = self._first_train_loss
+        if math.isfinite(first) and first > 0:  # the `stalled` signature's quantity
+            put(self.best_loss, self._best_train_loss / first)
         for layer, v in rec.activation_mean.items():
             put(self.act_mean, v, {"layer": layer})
         for layer, v in rec.dead_ratio.items():
@@ -175,6 +188,7 @@ class TelemetryObserver(BaseObserver):
         self._log(ev.name, ev.message, attrs, _EVENT_SEVERITY.get(ev.name, SeverityNumber.INFO))
 
     def on_end(self, result: RunResult) -> None:
+        self._latest["running"] = 0  # the final export (Telemetry.shutdown) says the run has ended
         if self._epoch_span:
             self._epoch_span.end()
         if self._run_span:

@@ -88,6 +88,15 @@ CATALOGUE: tuple[Instrument, ...] = (
     Instrument("ml.training.progress", "gauge", "1", (), "ml_training_progress_ratio",
                "progress", "every step, latest value",
                "Completed steps divided by the steps the run plans; 1 at the end."),
+    Instrument("ml.training.best_loss", "gauge", "1", (), "ml_training_best_loss_ratio",
+               "loss_improvement (best / initial training loss)", "every evaluation",
+               "Best training loss so far in this run divided by the training loss at the first evaluation; 1 "
+               "at the start, falls as the model learns. Still at or above 0.9 a quarter into the run means "
+               "training has stalled."),
+    Instrument("ml.training.running", "gauge", "", (), "ml_training_running",
+               "run_state", "every export",
+               "1 while the run is in progress, 0 in the run's final export; a 1 that stops being refreshed "
+               "means the run's telemetry stopped arriving."),
     Instrument("ml.training.steps", "counter", "{step}", (), "ml_training_steps_total",
                "step", "every step", "Optimiser steps taken."),
     Instrument("ml.training.epochs", "counter", "{epoch}", (), "ml_training_epochs_total",

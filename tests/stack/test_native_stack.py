@@ -235,5 +235,5 @@ def test_alert_posted_to_alertmanager_reaches_the_sink(native_stack):
 
 
 def test_watchdog_goes_prometheus_to_alertmanager_to_sink(native_stack):
-    (notification, *_) = native_stack.wait_for_sink_alert("Watchdog", timeout=60)
+    (notification, *_) = native_stack.wait_for_sink_alert("MLLabWatchdog", timeout=60)
     assert notification["payload"]["alerts"][0]["labels"]["severity"] == "none"

@@ -1,0 +1,7 @@
+# Alert rules: unit tests, replays of recorded runs, lint, and the end-to-end alert matrix.
+# Included by the top-level Makefile (`-include mk/*.mk`). See docs/alerts.md.
+
+.PHONY: test-alerts
+
+test-alerts: $(VENV_STAMP) ## alert rules in seconds: promtool unit tests + mutants, recorded-run replays, pint offline
+	@$(PY) -m pytest tests/alerts $(PYTEST_ARGS)

@@ -1,0 +1,220 @@
+"""The alert rules: house style, agreement with lab/signals.py, unit-test coverage, pint.
+
+    .venv/bin/python -m pytest tests/alerts        (`make test-alerts`)
+
+promtool runs the unit tests beside the rules (prometheus/alerts/*.test.yml) in
+tests/stack/test_config_validation.py; here we check that those tests pin every
+threshold and `for:` from both sides (mutants of the rules must fail them).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lab import signals
+from lab.telemetry import LAB_INTERVAL_SECONDS
+
+ROOT = Path(__file__).resolve().parents[2]
+ALERTS_DIR = ROOT / "prometheus" / "alerts"
+RULE_FILES = sorted(ALERTS_DIR.glob("*.rules.yml"))
+SECTIONS = ("What you see", "Root cause", "What the signals show", "What to do")
+SEVERITIES = {"none", "info", "warning", "critical"}
+
+
+def alerts() -> dict[str, dict]:
+    out = {}
+    for path in RULE_FILES:
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                if "alert" in rule:
+                    out[rule["alert"]] = {**rule, "_file": path}
+    return out
+
+
+ALERTS = alerts()
+
+
+def duration_s(text: str) -> float:
+    return sum(float(n) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[u] for n, u in re.findall(r"(\d+)(ms|s|m|h)", text))
+
+
+def test_there_are_alerts_for_every_failure_the_lab_teaches():
+    for name in ("MLLabOverfitting", "MLLabGradientNormSpike", "MLLabGradientNormSpikeCritical", "MLLabLossSpike",
+                 "MLLabDeadNeurons", "MLLabTrainingStalled", "MLLabTrainingDiverged", "MLLabTelemetryStopped",
+                 "MLLabCollectorExportFailures", "MLLabTargetDown", "MLLabWatchdog"):
+        assert name in ALERTS
+
+
+@pytest.mark.parametrize("name", sorted(ALERTS))
+def test_alert_follows_the_house_style(name):
+    rule = ALERTS[name]
+    assert re.fullmatch(r"MLLab[A-Z][A-Za-z]+", name)
+    assert rule["labels"]["severity"] in SEVERITIES
+    ann = rule["annotations"]
+    summary = ann["summary"]
+    assert summary[0].isupper() and summary.endswith(".") and ". " not in summary and "{{" not in summary, summary
+    assert "{{" in ann["description"], "the description must be templated (labels/value)"
+    url = ann["runbook_url"]
+    assert re.fullmatch(r"docs/runbooks/MLLab[A-Za-z]+\.md", url), url
+    page = (ROOT / url).read_text()
+    headings = re.findall(r"^## (.+)$", page, flags=re.M)
+    assert tuple(headings) == SECTIONS, f"{url}: sections {headings}"
+    assert all(len(chunk.strip()) > 40 for chunk in re.split(r"^## .+$", page, flags=re.M)[1:]), f"{url}: empty section"
+
+
+@pytest.mark.parametrize("name", sorted(ALERTS))
+def test_each_threshold_says_where_it_comes_from(name):
+    # The YAML block of the rule (from `- alert: name` to the next rule) has a comment.
+    text = ALERTS[name]["_file"].read_text()
+    block = re.search(rf"- alert: {name}\n(.*?)(?=\n      - alert:|\Z)", text, flags=re.S).group(1)
+    assert re.search(r"^\s+# \S", block, flags=re.M), f"{name}: no comment explaining its threshold"
+
+
+def test_thresholds_equal_lab_signals():
+    """The rules repeat lab/signals.py's constants: a change in one place must show here."""
+    g = lambda x: f"{x:g}"  # noqa: E731
+    s = signals
+    expected = {
+        "MLLabOverfitting": [f"ml_training_loss_ratio > {g(s.OVERFIT_RATIO_THRESHOLD)}",
+                             f"ml_training_validation_evals_since_best >= {s.OVERFIT_STALL_EVALS}"],
+        "MLLabGradientNormSpike": [f"max_over_time(ml_training_gradient_norm_ratio[1m]) > {g(s.GRAD_SPIKE_WARNING)}"],
+        "MLLabGradientNormSpikeCritical": [f"max_over_time(ml_training_gradient_norm_ratio[1m]) > {g(s.GRAD_SPIKE_CRITICAL)}"],
+        "MLLabLossSpike": [f"max_over_time(ml_training_batch_loss_ratio[1m]) > {g(s.LOSS_SPIKE_THRESHOLD)}"],
+        "MLLabDeadNeurons": [f"ml_training_activation_dead_ratio > {g(s.DEAD_RATIO_THRESHOLD)}"],
+        "MLLabTrainingStalled": [f"ml_training_best_loss_ratio >= {g(s.STALL_LOSS_FRACTION)}",
+                                 f"ml_training_progress_ratio >= {g(s.STALL_AFTER_PROGRESS)}"],
+        "MLLabTrainingDiverged": ["ml_training_nonfinite_steps_total > 0"],
+    }
+    for name, fragments in expected.items():
+        expr = " ".join(ALERTS[name]["expr"].split())
+        for fragment in fragments:
+            assert fragment in expr, f"{name}: expected `{fragment}` (lab/signals.py) in `{expr}`"
+    # Dead units must be sustained for DEAD_SUSTAINED_EVALS evaluations: `for:` covers at
+    # least that many intervals (scenarios evaluate at least once per interval).
+    assert duration_s(ALERTS["MLLabDeadNeurons"]["for"]) >= s.DEAD_SUSTAINED_EVALS * LAB_INTERVAL_SECONDS
+
+
+def test_for_durations_are_a_few_intervals():
+    for name, rule in ALERTS.items():
+        d = duration_s(rule.get("for", "0s"))
+        assert d % LAB_INTERVAL_SECONDS == 0 and d <= 6 * LAB_INTERVAL_SECONDS, f"{name}: for: {rule.get('for')}"
+
+
+def test_every_scenario_expects_only_alerts_that_exist():
+    for path in sorted((ROOT / "scenarios").glob("*.toml")):
+        expected = tomllib.loads(path.read_text()).get("alerts", [])
+        unknown = set(expected) - set(ALERTS)
+        assert not unknown, f"{path.name}: alerts {sorted(unknown)} are not defined in prometheus/alerts/"
+
+
+def _unit_test_cases() -> dict[str, dict[str, int]]:
+    seen: dict[str, dict[str, int]] = {}
+    for path in ALERTS_DIR.glob("*.test.yml"):
+        for test in yaml.safe_load(path.read_text())["tests"]:
+            for case in test.get("alert_rule_test", []):
+                kind = "firing" if case.get("exp_alerts") else "quiet"
+                seen.setdefault(case["alertname"], {"firing": 0, "quiet": 0})[kind] += 1
+    return seen
+
+
+@pytest.mark.parametrize("name", sorted(ALERTS))
+def test_every_alert_has_firing_and_quiet_unit_tests(name):
+    cases = _unit_test_cases().get(name, {})
+    assert cases.get("firing"), f"{name}: no promtool case where it fires"
+    if name != "MLLabWatchdog":  # always firing by design
+        assert cases.get("quiet"), f"{name}: no promtool case where it stays quiet"
+
+
+# Mutants: each threshold nudged just past the nearest boundary case in both directions,
+# and each `for:` one interval shorter and longer. The promtool tests must reject every one
+# of them, which proves the boundary cases are really there.
+MUTANTS = [
+    ("training", "ml_training_loss_ratio > 1.3", ["ml_training_loss_ratio > 1.313", "ml_training_loss_ratio > 1.287"]),
+    ("training", "ml_training_validation_evals_since_best >= 10",
+     ["ml_training_validation_evals_since_best >= 11", "ml_training_validation_evals_since_best >= 9"]),
+    ("training", "ml_training_gradient_norm_ratio[1m]) > 5", ["ml_training_gradient_norm_ratio[1m]) > 5.05",
+                                                             "ml_training_gradient_norm_ratio[1m]) > 4.95"]),
+    ("training", "ml_training_gradient_norm_ratio[1m]) > 10", ["ml_training_gradient_norm_ratio[1m]) > 10.1",
+                                                              "ml_training_gradient_norm_ratio[1m]) > 9.9"]),
+    ("training", "ml_training_gradient_norm_ratio[1m])", ["ml_training_gradient_norm_ratio[2m])",
+                                                         "ml_training_gradient_norm_ratio[30s])"]),
+    ("training", "ml_training_batch_loss_ratio[1m]) > 3", ["ml_training_batch_loss_ratio[1m]) > 3.03",
+                                                          "ml_training_batch_loss_ratio[1m]) > 2.97"]),
+    ("training", "ml_training_activation_dead_ratio > 0.2", ["ml_training_activation_dead_ratio > 0.202",
+                                                            "ml_training_activation_dead_ratio > 0.198"]),
+    ("training", "ml_training_best_loss_ratio >= 0.9", ["ml_training_best_loss_ratio >= 0.909",
+                                                       "ml_training_best_loss_ratio >= 0.891"]),
+    ("training", "ml_training_progress_ratio >= 0.25", ["ml_training_progress_ratio >= 0.2525",
+                                                       "ml_training_progress_ratio >= 0.2475"]),
+    ("training", "ml_training_nonfinite_steps_total > 0", ["ml_training_nonfinite_steps_total > 1",
+                                                          "ml_training_nonfinite_steps_total > -1"]),
+    ("training", "for: 15s", ["for: 10s", "for: 20s"]),
+    ("stack", "timestamp(ml_training_running) > 15", ["timestamp(ml_training_running) > 20",
+                                                     "timestamp(ml_training_running) > 10"]),
+    ("stack", "ml_training_running == 1", ["ml_training_running >= 0"]),
+    ("stack", "[1m])\n            or", ["[2m])\n            or", "[30s])\n            or"]),
+    # a single failed item gives an (extrapolated) increase of 1 to ~1.2
+    ("stack", "          ) > 0", ["          ) > 1.5", "          ) > -1"]),
+    ("stack", "up == 0", ["up == 1"]),
+    ("stack", "for: 10s", ["for: 5s", "for: 15s"]),
+    ("stack", "for: 15s", ["for: 10s", "for: 20s"]),
+]
+
+
+def _mutant_cases():
+    for stem, original, replacements in MUTANTS:
+        text = (ALERTS_DIR / f"{stem}.rules.yml").read_text()
+        for i in range(text.count(original)):  # mutate each occurrence on its own
+            for new in replacements:
+                yield pytest.param(stem, original, i, new, id=f"{stem}:{original.strip()}#{i}->{new.strip()}")
+
+
+@pytest.mark.parametrize("stem,original,occurrence,new", list(_mutant_cases()))
+def test_unit_tests_reject_the_mutant(promtool, tmp_path, stem, original, occurrence, new):
+    text = (ALERTS_DIR / f"{stem}.rules.yml").read_text()
+    assert original in text, f"{original!r} is no longer in {stem}.rules.yml: update MUTANTS"
+    parts = text.split(original)
+    mutated = original.join(parts[:occurrence + 1]) + new + original.join(parts[occurrence + 1:])
+    (tmp_path / f"{stem}.rules.yml").write_text(mutated)
+    (tmp_path / f"{stem}.test.yml").write_text((ALERTS_DIR / f"{stem}.test.yml").read_text())
+    proc = subprocess.run([str(promtool), "test", "rules", f"{stem}.test.yml"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0, f"the unit tests accept the rules with `{original.strip()}` -> `{new.strip()}`"
+
+
+def test_the_unmutated_rules_pass(promtool):
+    # Control for the mutants: the same invocation passes on the real files.
+    for test in sorted(ALERTS_DIR.glob("*.test.yml")):
+        proc = subprocess.run([str(promtool), "test", "rules", test.name], cwd=ALERTS_DIR,
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# --- pint ----------------------------------------------------------------------------------
+
+
+def run_pint(pint: Path, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([str(pint), "--no-color", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_pint_offline_passes(pint):
+    proc = run_pint(pint, "--offline", "lint", "--min-severity=info", "prometheus/")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "Problems found" not in out, out
+
+
+def test_pint_catches_a_rule_without_runbook(pint, tmp_path):
+    # Control: the house-style checks in .pint.hcl are live.
+    (tmp_path / "prometheus/alerts").mkdir(parents=True)
+    (tmp_path / ".pint.hcl").write_text((ROOT / ".pint.hcl").read_text())
+    rules = (ALERTS_DIR / "training.rules.yml").read_text().replace(
+        "          runbook_url: docs/runbooks/MLLabLossSpike.md\n", "", 1)
+    (tmp_path / "prometheus/alerts/training.rules.yml").write_text(rules)
+    proc = run_pint(pint, "--offline", "lint", "prometheus/", cwd=tmp_path)
+    assert proc.returncode != 0 and "runbook_url" in proc.stdout + proc.stderr
