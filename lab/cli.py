@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="print nothing but errors")
     run.add_argument("--plain", action="store_true", help="line-by-line output even on a terminal")
     run.add_argument("--summary-json", type=Path, metavar="FILE", help="write the run summary as JSON")
+    run.add_argument("--record", type=Path, metavar="FILE",
+                     help="record the series Prometheus would store, one sample per 5 s of the paced clock, instead of "
+                          "streaming (replay them against the alert rules with python -m lab.replay)")
 
     from lab import triage_cli
 
@@ -98,6 +101,18 @@ def _cmd_run(args) -> int:
     from lab.scenarios import load_scenario
 
     spec = load_scenario(args.name, fix=args.fix, overrides=args.overrides)
+    if args.record:
+        if args.telemetry == "on":
+            raise ValueError("--record: recording replaces streaming; drop --telemetry on (allowed with --record: auto, off)")
+        from lab.record import record_run
+
+        outcome, recording = record_run(spec, args.record, seed=args.seed, speed=args.speed, quiet=args.quiet,
+                                        live=False if args.plain else None)
+        if not args.quiet:
+            print(f"Recorded {len(recording.series())} series x {len(recording.samples)} samples to {args.record}")
+        if args.summary_json:
+            write_summary(args.summary_json, outcome)
+        return 130 if outcome.result.stopped == "interrupted" else 0
     if spec.kind == "inference":
         from lab.serve_runner import run_inference
 

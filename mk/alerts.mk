@@ -5,3 +5,7 @@
 
 test-alerts: $(VENV_STAMP) ## alert rules in seconds: promtool unit tests + mutants, recorded-run replays, pint offline
 	@$(PY) -m pytest tests/alerts $(PYTEST_ARGS)
+
+.PHONY: record-alerts
+record-alerts: $(VENV_STAMP) ## re-record every scenario (seed 0) into tests/alerts/recordings/ for the replay tests
+	@$(PY) -m lab.record --out tests/alerts/recordings
