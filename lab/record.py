@@ -114,7 +114,8 @@ def translate(metrics_data) -> dict[str, float]:
 
 def spec_digest(spec: ScenarioSpec) -> str:
     """Fingerprint of a scenario's settings: a recording made from other settings is stale."""
-    return hashlib.sha256(spec.model_dump_json(exclude={"story"}).encode()).hexdigest()[:16]
+    # exclude_defaults: a new optional setting elsewhere does not invalidate every recording
+    return hashlib.sha256(spec.model_dump_json(exclude={"story"}, exclude_defaults=True).encode()).hexdigest()[:16]
 
 
 @dataclass
