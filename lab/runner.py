@@ -51,11 +51,14 @@ def summarise(result: RunResult, identity: RunIdentity) -> dict:
 def run_scenario(spec: ScenarioSpec, *, seed: int = 0, fast: bool = False, speed: float = 1.0,
                  telemetry: str = "auto", quiet: bool = False, live: bool | None = None,
                  extra_observers: list[Observer] = (), telemetry_kwargs: dict | None = None,
-                 console_stream=None, print_summary: bool = True) -> RunOutcome:
-    """telemetry: auto (stream if a collector answers), on (always configure OTLP), off."""
+                 console_stream=None, print_summary: bool = True, instance: str | None = None) -> RunOutcome:
+    """telemetry: auto (stream if a collector answers), on (always configure OTLP), off.
+
+    instance overrides service.instance.id (default <host>:<scenario>:<variant>).
+    """
     # One thread: a small MLP runs faster on one core and leaves the other to the stack.
     torch.set_num_threads(int(os.environ.get("LAB_TORCH_THREADS", "1")))
-    identity = RunIdentity(scenario=spec.name, variant=spec.variant, seed=seed)
+    identity = RunIdentity(scenario=spec.name, variant=spec.variant, seed=seed, instance=instance)
     view = ConsoleView(quiet=quiet, live=live, stream=console_stream)
     endpoint = otlp_endpoint()
     otlp = telemetry == "on" or (telemetry == "auto" and collector_reachable(endpoint))

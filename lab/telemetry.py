@@ -50,12 +50,14 @@ class RunIdentity:
     seed: int = 0
     service_name: str = TRAINER_SERVICE
     run_id: str = field(default_factory=lambda: time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6])
+    # Override of service.instance.id, for tools that keep runs apart (lab/alert_matrix.py).
+    instance: str | None = None
 
     @property
     def instance_id(self) -> str:
         # Stable across runs of the same scenario/variant on one host, so repeated
         # runs reuse the same series instead of creating new ones.
-        return f"{socket.gethostname()}:{self.scenario}:{self.variant}"
+        return self.instance or f"{socket.gethostname()}:{self.scenario}:{self.variant}"
 
     def resource(self) -> Resource:
         return Resource.create(
