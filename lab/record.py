@@ -129,6 +129,9 @@ class Recording:
     expected_alerts: list[str]
     steps: int = 0
     stopped: str = ""
+    # The fix acts on the alarm (an inference fix retrains once drift or an accuracy drop has
+    # held for a few windows): its alerts may fire, then must resolve.
+    alarm_driven_fix: bool = False
     samples: list[dict[str, float]] = field(default_factory=list)  # one {series: value} per interval tick
 
     def series(self) -> dict[str, list[float | None]]:
@@ -147,7 +150,7 @@ class Recording:
             return float(f"{v:.9g}")
 
         head = {k: getattr(self, k) for k in ("scenario", "variant", "seed", "interval_s", "steps_per_second",
-                                             "spec_digest", "expected_alerts", "steps", "stopped")}
+                                             "spec_digest", "expected_alerts", "steps", "stopped", "alarm_driven_fix")}
         lines = [json.dumps({"format": FORMAT, **head})]
         lines += [json.dumps({"series": k, "values": [enc(v) for v in vals]}) for k, vals in self.series().items()]
         return "\n".join(lines) + "\n"
@@ -200,16 +203,60 @@ class Recorder(BaseObserver):
         self.recording.steps, self.recording.stopped = result.steps, result.stopped
 
 
-def record_run(spec: ScenarioSpec, path: Path | None = None, *, seed: int = 0, speed: float = 1.0,
-               quiet: bool = True, live: bool | None = None, console_stream=None):
-    """Run a scenario flat out and record its series on the virtual clock; write it to `path`."""
-    from lab.runner import run_scenario
+class InferenceRecorder:
+    """The same for an inference scenario: the virtual clock is request index / requests per second.
 
+    Before serving the request due at virtual time t, the exporter has fired for every tick
+    <= t; a window's gauges (set when its last request was served) go out on the next tick.
+    """
+
+    def __init__(self, reader: InMemoryMetricReader, spec, seed: int, speed: float = 1.0,
+                 interval_s: int = LAB_INTERVAL_SECONDS):
+        self.reader = reader
+        self.interval_s = interval_s
+        self.requests_per_s = spec.stream.requests_per_second * speed
+        self.recording = Recording(spec.name, spec.variant, seed, interval_s, self.requests_per_s, spec_digest(spec),
+                                   list(spec.alerts), alarm_driven_fix=spec.variant == "fix" and spec.retrain.enabled)
+        self._next_tick = interval_s
+
+    def _collect(self) -> None:
+        self.recording.samples.append(translate(self.reader.get_metrics_data()))
+        self._next_tick += self.interval_s
+
+    def on_start(self, server) -> None: pass
+    def on_window(self, rec) -> None: pass
+    def on_event(self, ev) -> None: pass
+
+    def on_request(self, rec) -> None:
+        while rec.index / self.requests_per_s >= self._next_tick:
+            self._collect()
+
+    def on_end(self, result) -> None:
+        self._collect()
+        self.recording.steps, self.recording.stopped = result.requests, result.stopped
+
+
+def record_run(spec, path: Path | None = None, *, seed: int = 0, speed: float = 1.0,
+               quiet: bool = True, live: bool | None = None, console_stream=None):
+    """Run a scenario flat out and record its series on the virtual clock; write it to `path`.
+
+    Training scenarios count steps, inference scenarios requests (Recording.steps).
+    """
     reader = InMemoryMetricReader()
-    recorder = Recorder(reader, spec, seed, speed)
-    outcome = run_scenario(spec, seed=seed, fast=True, speed=speed, telemetry="off", quiet=quiet, live=live,
-                           extra_observers=[recorder], telemetry_kwargs={"metric_readers": [reader]},
-                           console_stream=console_stream)
+    if getattr(spec, "kind", "training") == "inference":
+        from lab.serve_runner import run_inference
+
+        recorder = InferenceRecorder(reader, spec, seed, speed)
+        outcome = run_inference(spec, seed=seed, fast=True, speed=speed, telemetry="off", quiet=quiet,
+                                extra_observers=[recorder], telemetry_kwargs={"metric_readers": [reader]},
+                                console_stream=console_stream)
+    else:
+        from lab.runner import run_scenario
+
+        recorder = Recorder(reader, spec, seed, speed)
+        outcome = run_scenario(spec, seed=seed, fast=True, speed=speed, telemetry="off", quiet=quiet, live=live,
+                               extra_observers=[recorder], telemetry_kwargs={"metric_readers": [reader]},
+                               console_stream=console_stream)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(recorder.recording.to_json())

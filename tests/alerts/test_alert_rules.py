@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab import signals
+from lab import drift, signals
 from lab.telemetry import LAB_INTERVAL_SECONDS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,7 +47,8 @@ def duration_s(text: str) -> float:
 def test_there_are_alerts_for_every_failure_the_lab_teaches():
     for name in ("MLLabOverfitting", "MLLabGradientNormSpike", "MLLabGradientNormSpikeCritical", "MLLabLossSpike",
                  "MLLabDeadNeurons", "MLLabTrainingStalled", "MLLabTrainingDiverged", "MLLabTelemetryStopped",
-                 "MLLabCollectorExportFailures", "MLLabTargetDown", "MLLabWatchdog"):
+                 "MLLabCollectorExportFailures", "MLLabTargetDown", "MLLabWatchdog", "MLLabInputDrift",
+                 "MLLabAccuracyDegraded", "MLLabMiscalibrated", "MLLabInferenceLatencySLO", "MLLabInferenceErrors"):
         assert name in ALERTS
 
 
@@ -90,6 +91,10 @@ def test_thresholds_equal_lab_signals():
         "MLLabTrainingStalled": [f"ml_training_best_loss_ratio >= {g(s.STALL_LOSS_FRACTION)}",
                                  f"ml_training_progress_ratio >= {g(s.STALL_AFTER_PROGRESS)}"],
         "MLLabTrainingDiverged": ["ml_training_nonfinite_steps_total > 0"],
+        "MLLabInputDrift": [f"(ml_drift_ks_p_value_ratio) < {g(drift.KS_ALPHA)}", f"(ml_drift_psi) > {g(drift.PSI_MAJOR)}",
+                            f"(ml_drift_js_distance) > {g(drift.JS_THRESHOLD)}"],
+        "MLLabAccuracyDegraded": [f"ml_inference_accuracy_baseline_ratio - {g(s.ACCURACY_DROP)}"],
+        "MLLabMiscalibrated": [f"ml_inference_calibration_error_ratio > {g(s.ECE_THRESHOLD)}"],
     }
     for name, fragments in expected.items():
         expr = " ".join(ALERTS[name]["expr"].split())
@@ -98,6 +103,10 @@ def test_thresholds_equal_lab_signals():
     # Dead units must be sustained for DEAD_SUSTAINED_EVALS evaluations: `for:` covers at
     # least that many intervals (scenarios evaluate at least once per interval).
     assert duration_s(ALERTS["MLLabDeadNeurons"]["for"]) >= s.DEAD_SUSTAINED_EVALS * LAB_INTERVAL_SECONDS
+    # Drift windows come one per interval: `for:` covers the signature's sustained windows
+    # (3) plus the one-interval margin for windows and exports not being phase-locked.
+    for name in ("MLLabInputDrift", "MLLabAccuracyDegraded", "MLLabMiscalibrated"):
+        assert duration_s(ALERTS[name]["for"]) == s.SUSTAINED_WINDOWS * LAB_INTERVAL_SECONDS, name
 
 
 def test_for_durations_are_a_few_intervals():
@@ -164,6 +173,21 @@ MUTANTS = [
     ("stack", "up == 0", ["up == 1"]),
     ("stack", "for: 10s", ["for: 5s", "for: 15s"]),
     ("stack", "for: 15s", ["for: 10s", "for: 20s"]),
+    ("inference", "(ml_drift_ks_p_value_ratio) < 0.05", ["(ml_drift_ks_p_value_ratio) < 0.0505",
+                                                        "(ml_drift_ks_p_value_ratio) < 0.0495"]),
+    ("inference", "(ml_drift_psi) > 0.25", ["(ml_drift_psi) > 0.2525", "(ml_drift_psi) > 0.2475"]),
+    ("inference", "(ml_drift_js_distance) > 0.13", ["(ml_drift_js_distance) > 0.1313", "(ml_drift_js_distance) > 0.1287"]),
+    ("inference", "ml_inference_accuracy_baseline_ratio - 0.05", ["ml_inference_accuracy_baseline_ratio - 0.0505",
+                                                                 "ml_inference_accuracy_baseline_ratio - 0.0495"]),
+    ("inference", "ml_inference_calibration_error_ratio > 0.08", ["ml_inference_calibration_error_ratio > 0.0808",
+                                                                 "ml_inference_calibration_error_ratio > 0.0792"]),
+    # the tests probe 0.9% and 1.1%: rates carry float noise, so the nudges are 15%
+    ("inference", "          ) > 0.01", ["          ) > 0.0115", "          ) > 0.0085"]),
+    ("inference", "          > 0.01", ["          > 0.0115", "          > 0.0085"]),
+    ("inference", 'le="0.1"', ['le="0.25"']),
+    ("inference", "for: 15s", ["for: 10s", "for: 20s"]),
+    ("inference", "increase(ml_drift_windows_total[10s]) > 0", ["increase(ml_drift_windows_total[10m]) > 0"]),
+    ("inference", "for: 30s", ["for: 25s", "for: 35s"]),
 ]
 
 
