@@ -30,7 +30,7 @@ rule {
   }
   annotation "runbook_url" {
     severity = "bug"
-    value    = "docs/runbooks/MLLab[A-Za-z]+[.]md"
+    value    = "https://github[.]com/ml-obs-lab/ml-obs-lab/blob/main/docs/runbooks/MLLab[A-Za-z]+[.]md"
     required = true
   }
 }

@@ -85,10 +85,15 @@ def summarise(result: ServeResult, identity: RunIdentity) -> dict:
 
 def run_inference(spec, *, seed: int = 0, fast: bool = False, speed: float = 1.0, telemetry: str = "auto",
                   quiet: bool = False, extra_observers: list[ServeObserver] = (), telemetry_kwargs: dict | None = None,
-                  console_stream=None, max_windows: int | None = None, print_summary: bool = True) -> ServeOutcome:
-    """telemetry: auto (stream if a collector answers), on (always configure OTLP), off."""
+                  console_stream=None, max_windows: int | None = None, print_summary: bool = True,
+                  instance: str | None = None) -> ServeOutcome:
+    """telemetry: auto (stream if a collector answers), on (always configure OTLP), off.
+
+    instance overrides service.instance.id (default <host>:<scenario>:<variant>).
+    """
     torch.set_num_threads(int(os.environ.get("LAB_TORCH_THREADS", "1")))
-    identity = RunIdentity(scenario=spec.name, variant=spec.variant, seed=seed, service_name=INFERENCE_SERVICE)
+    identity = RunIdentity(scenario=spec.name, variant=spec.variant, seed=seed, service_name=INFERENCE_SERVICE,
+                           instance=instance)
     view = ServeConsole(quiet=quiet, stream=console_stream)
     endpoint = otlp_endpoint()
     otlp = telemetry == "on" or (telemetry == "auto" and collector_reachable(endpoint))
