@@ -1,5 +1,7 @@
 """Practice mode: case choice, answers, hints, scores and history (no runs here)."""
 
+from pathlib import Path
+
 import pytest
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
@@ -153,3 +155,13 @@ def test_export_gate_drops_exports_only_inside_its_window():
     assert gated.export([]) == SpanExportResult.SUCCESS
     with pytest.raises(ValueError, match="outage window"):
         ExportGate(0.8, 0.2)
+
+
+def test_reveal_names_a_runbook_for_every_alert_the_case_should_fire():
+    for name in known_scenarios():
+        alerts = load_scenario(name).alerts
+        books = t.runbooks(alerts)
+        assert set(books) == set(alerts), f"{name}: no alert rule for {set(alerts) - set(books)}"
+        for alert, url in books.items():
+            page = url.rsplit("/docs/runbooks/", 1)[-1]
+            assert url.endswith(f"{alert}.md") and (Path(__file__).resolve().parents[2] / "docs/runbooks" / page).is_file()
