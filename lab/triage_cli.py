@@ -121,6 +121,7 @@ def main(args) -> int:
         print(msg + " Try again, or `lab triage hint`.")
         return 1
     if cmd == "reveal":
+        first_time = case.revealed_at is None
         r = t.reveal(case)
         print(f"Case {r['case']}: scenario '{r['scenario']}': {r['title']}")
         print(f"Answer: {' + '.join(r['truth'])}" + (f" (a telemetry outage {r['outage_s'][0]}-{r['outage_s'][1]} s "
@@ -146,7 +147,8 @@ def main(args) -> int:
         print(f"\nWhat to do: {r['what_to_do']}")
         if r["fix"]:
             print(f"The fix: {r['fix']}  Run it beside this one: `lab triage fix`.")
-        t.archive(case)
+        if first_time:
+            t.archive(case)
         return 0
     if cmd == "fix":
         if not t.load_scenario(case.scenario).has_fix:

@@ -98,3 +98,11 @@ def test_hidden_case_names_nothing_and_shows_its_diagnosis(name):
         assert reached == set(), f"{name}: a healthy case showed {reached}"
     else:
         assert wanted in reached, f"{name}: diagnosis {spec.story.diagnosis} but the run showed {reached}"
+
+
+def test_a_run_that_does_not_stream_cannot_lose_its_pipeline():
+    case = t.Case(case_id="0ff1ce", seed=0, scenario="stalled", diagnosis="stalled", run_seed=0,
+                  confounder="export-outage", outage=t.OUTAGE_WINDOW)
+    t.save(case)
+    t.run_case(case, fast=True, telemetry="off", quiet=True, overrides=["train.epochs=1"])
+    assert case.outage_began_at is None and case.truth == {"stalled"}
