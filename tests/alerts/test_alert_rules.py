@@ -193,25 +193,48 @@ MUTANTS = [
 ]
 
 
-def _mutant_cases():
+def _mutants() -> dict[str, tuple[str, str]]:
+    """id -> (stem, mutated rules text), one per occurrence of each original."""
+    out = {}
     for stem, original, replacements in MUTANTS:
         text = (ALERTS_DIR / f"{stem}.rules.yml").read_text()
-        for i in range(text.count(original)):  # mutate each occurrence on its own
+        assert original in text, f"{original!r} is no longer in {stem}.rules.yml: update MUTANTS"
+        parts = text.split(original)
+        for i in range(len(parts) - 1):  # mutate each occurrence on its own
             for new in replacements:
-                yield pytest.param(stem, original, i, new, id=f"{stem}:{original.strip()}#{i}->{new.strip()}")
+                mutated = original.join(parts[:i + 1]) + new + original.join(parts[i + 1:])
+                out[f"{stem}:{original.strip()}#{i}->{new.strip()}"] = (stem, mutated)
+    return out
 
 
-@pytest.mark.parametrize("stem,original,occurrence,new", list(_mutant_cases()))
-def test_unit_tests_reject_the_mutant(promtool, tmp_path, stem, original, occurrence, new):
-    text = (ALERTS_DIR / f"{stem}.rules.yml").read_text()
-    assert original in text, f"{original!r} is no longer in {stem}.rules.yml: update MUTANTS"
-    parts = text.split(original)
-    mutated = original.join(parts[:occurrence + 1]) + new + original.join(parts[occurrence + 1:])
-    (tmp_path / f"{stem}.rules.yml").write_text(mutated)
-    (tmp_path / f"{stem}.test.yml").write_text((ALERTS_DIR / f"{stem}.test.yml").read_text())
-    proc = subprocess.run([str(promtool), "test", "rules", f"{stem}.test.yml"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode != 0, f"the unit tests accept the rules with `{original.strip()}` -> `{new.strip()}`"
+MUTANT_IDS = sorted(_mutants())
+
+
+@pytest.fixture(scope="module")
+def mutant_verdicts(promtool, tmp_path_factory) -> dict[str, int]:
+    """promtool's exit status on every mutant, run in parallel (each run is a separate process)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import tempfile
+
+    base = tmp_path_factory.mktemp("mutants")
+
+    def judge(item):
+        key, (stem, mutated) = item
+        d = Path(tempfile.mkdtemp(dir=base))  # thread-safe, unlike mktemp's numbering
+        (d / f"{stem}.rules.yml").write_text(mutated)
+        (d / f"{stem}.test.yml").write_text((ALERTS_DIR / f"{stem}.test.yml").read_text())
+        proc = subprocess.run([str(promtool), "test", "rules", f"{stem}.test.yml"], cwd=d,
+                              capture_output=True, text=True, timeout=120)
+        return key, proc.returncode
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(pool.map(judge, _mutants().items()))
+
+
+@pytest.mark.parametrize("mutant", MUTANT_IDS)
+def test_unit_tests_reject_the_mutant(mutant_verdicts, mutant):
+    assert mutant_verdicts[mutant] != 0, f"the unit tests accept the mutated rules: {mutant}"
 
 
 def test_the_unmutated_rules_pass(promtool):
