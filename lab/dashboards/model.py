@@ -66,8 +66,6 @@ class Panel:
     # Known gaps: scenario -> why this panel is empty for it. The contract test holds a gap
     # to being real (the panel must be empty), so a fixed gap fails until it is removed here.
     gaps: dict[str, str] = field(default_factory=dict)
-    # Why the contract test cannot hold this panel to data (then `needs` stays empty).
-    unproven: str = ""
     thresholds: list[Threshold] = field(default_factory=list)
     runbooks: list[str] = field(default_factory=list)  # alert names
     width: int = 12

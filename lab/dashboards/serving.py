@@ -26,9 +26,12 @@ from lab.dashboards.model import (
 ACCURACY_DROP = getattr(signals, "ACCURACY_DROP", 0.05)
 ECE_THRESHOLD = getattr(signals, "ECE_THRESHOLD", 0.08)
 RUN_LEGEND = "{{lab_scenario}}/{{lab_variant}}"
-# rate()/increase() need two samples of a series inside the window; a --fast serving run
-# can end within one export interval (serving-healthy does), leaving one sample. The
-# contract test checks these panels' series exist, not that the rate has points.
+# Panels on rate()/increase() need two samples of a series inside their window: --fast
+# serving runs export after every drift window (lab/inference_export.py), and the contract
+# test also holds every serving panel to data on a run at the real 5 s pace
+# (tests/dashboards/test_panel_contract.py, PACED_RUNS).
+
+
 def _m(name: str) -> str:
     return f"{name}{{{RUN}}}"
 

@@ -24,11 +24,12 @@ from lab.dashboards.model import (
 )
 
 RUN_LEGEND = "{{lab_scenario}}/{{lab_variant}}"
-# The OpenTelemetry Python SDK drops a non-finite observation from an observable gauge
-# ("Callback returned a non-finite value nan ... ignoring measurement"), so an interval whose
-# peak is NaN/inf exports no point at all. A --fast diverged run exports once, after it
-# diverged: the peak gauges have no sample. (Paced runs show the finite peaks before it.)
-NONFINITE_PEAK_GAP = {"diverged": "the SDK drops the NaN/inf interval peak of a --fast diverged run (one export)"}
+# The OTel Python SDK cannot export NaN/inf, so lab/export.py skips a non-finite interval peak
+# (no point for that interval). A --fast diverged run (70 steps in well under a second) exports
+# only after it diverged: every gradient-norm peak it exports is inf, so the peak and ratio
+# gauges have no sample at all. Paced runs show the finite peaks before the divergence.
+NONFINITE_PEAK_GAP = {"diverged": "a --fast diverged run exports only after diverging: its gradient-norm peaks are "
+                                  "inf, which the lab does not export (lab/export.py)"}
 
 
 def _m(name: str, extra: str = "") -> str:

@@ -93,8 +93,8 @@ def test_every_panel_has_unit_description_datasource_and_queries(d):
 def test_every_panel_declares_which_scenarios_must_fill_it(d):
     for p in d.panels:
         assert set(p.needs) <= {*FAMILIES, ANY}, p.title
-    # a panel the contract cannot hold to data says why (or waits for alert rules to fire)
-    exempt = [p.title for p in d.panels if not p.needs and not p.unproven]
+    # only alert panels may promise no data (they wait for alert rules to fire)
+    exempt = [p.title for p in d.panels if not p.needs]
     assert all("alert" in t.lower() for t in exempt), exempt
 
 
