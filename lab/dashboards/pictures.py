@@ -44,6 +44,18 @@ PICTURES = (
     Picture("loss-spike-learning-rate", "ml-lab-training-health", "Learning rate", "loss-spike"),
     Picture("dead-relu-dead-ratio", "ml-lab-training-health", "Dead-neuron ratio per layer", "dead-relu"),
     Picture("dead-relu-activation-mean", "ml-lab-training-health", "Activation mean per layer", "dead-relu"),
+    # serving: the healthy stream first, for comparison
+    Picture("serving-healthy-psi", "ml-lab-production-drift", "PSI per feature (heatmap)", "serving-healthy"),
+    Picture("serving-healthy-accuracy", "ml-lab-production-drift", "Accuracy on labelled requests against baseline",
+            "serving-healthy"),
+    Picture("drift-psi", "ml-lab-production-drift", "PSI per feature (heatmap)", "drift"),
+    Picture("drift-drifted-share", "ml-lab-production-drift", "Share of drifted features", "drift"),
+    Picture("drift-accuracy", "ml-lab-production-drift", "Accuracy on labelled requests against baseline", "drift"),
+    Picture("drift-calibration", "ml-lab-production-drift", "Calibration: expected calibration error", "drift"),
+    Picture("drift-latency", "ml-lab-inference-ops", "Request latency percentiles", "drift"),
+    Picture("concept-drift-psi", "ml-lab-production-drift", "PSI per feature (heatmap)", "concept-drift"),
+    Picture("concept-drift-accuracy", "ml-lab-production-drift", "Accuracy on labelled requests against baseline",
+            "concept-drift"),
 )
 
 
@@ -97,7 +109,7 @@ def draw(pic: Picture, prometheus: str, start: float, end: float, out: Path) -> 
     ax.set_xlabel("seconds since the run started (paced x4)", fontsize=7)
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=6, loc="best")
+    ax.legend(fontsize=6, loc="best", ncol=2 if len(ax.get_lines()) > 4 else 1)  # per-feature panels: 8 lines
     fig.tight_layout()
     path = out / f"{pic.name}.png"
     fig.savefig(path)
