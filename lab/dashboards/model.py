@@ -63,8 +63,9 @@ class Panel:
     targets: list[Target]
     kind: str = "timeseries"  # timeseries | stat | table | heatmap | bargauge
     needs: tuple[str, ...] = ()  # scenario families whose runs must give data
-    # Known gaps: scenario -> why this panel is empty for it. The contract test holds a gap
-    # to being real (the panel must be empty), so a fixed gap fails until it is removed here.
+    # Known gaps of --fast runs: scenario -> why a --fast run of it may leave this panel empty.
+    # The contract test then holds the panel to data on a paced run of that scenario instead
+    # (tests/dashboards/test_panel_contract.py, PACED_RUNS).
     gaps: dict[str, str] = field(default_factory=dict)
     thresholds: list[Threshold] = field(default_factory=list)
     runbooks: list[str] = field(default_factory=list)  # alert names

@@ -8,9 +8,10 @@ substituted ($scenario = the scenario, $variant = fault), $__rate_interval / $__
 $__range expanded for the lab's 5 s interval (lab/dashboards/contract.py), range queries
 over the run's window, instant queries at its end.
 
-A --fast run compresses a run into seconds (serving runs export after every drift window),
-so the family's panels, rate()/increase() ones included, are also held to data on a run at
-the real pace (PACED_RUNS: one export per 5 s, what Grafana shows), after the --fast runs.
+A --fast run compresses a run into seconds (serving runs export after every drift window).
+Runs at the real pace (PACED_RUNS: exports every 5 s, what Grafana shows), started together
+after the --fast ones, must fill every panel of their family: the rate()/increase() serving
+panels once more, and the panels a --fast run may leave empty (a panel's declared `gaps`).
 """
 
 import json
@@ -32,12 +33,16 @@ DASHBOARDS = all_dashboards()
 SCENARIOS = known_scenarios()
 # ScenarioSpec.kind -> the dashboard family whose panels must fill
 FAMILY_OF_KIND = {"training": TRAINING, "inference": INFERENCE}
-# family -> (scenario, extra `lab run` arguments) of a run at the real pace that must fill every
-# panel of the family: serving-healthy at its own pace (100 requests/s, one 500-request drift
-# window per 5 s export interval) cut to 5 windows, i.e. 25 s of serving, 5 exports plus the
-# final one, so a $__rate_interval (20 s) window holds 4-5 samples; delayed labels arrive from
-# the third window. Training panels are held to the --fast runs only.
-PACED_RUNS = {INFERENCE: ("serving-healthy", ["--set", "stream.windows=5"])}
+# scenario -> `lab run` arguments of a run at the real pace that must fill every panel of its
+# family, gaps included. The runs are concurrent (they mostly sleep); about 50 s in all.
+PACED_RUNS = {
+    # its own pace (100 requests/s, one 500-request drift window per 5 s export) cut to 5
+    # windows: 25 s of serving, 5 exports and the final one, so a $__rate_interval (20 s)
+    # window holds 4-5 samples; delayed labels arrive from the third window.
+    "serving-healthy": ("--set", "stream.windows=5"),
+    # 3 steps/s: its ~50 finite steps span 17 s (3 exports) before the gradient norm turns inf.
+    "diverged": ("--speed", "0.25"),
+}
 
 
 def family(name: str) -> str:
@@ -46,33 +51,54 @@ def family(name: str) -> str:
     return FAMILY_OF_KIND[kind]
 
 
+def launch(native_stack, tmp_path_factory, name: str, args: tuple[str, ...]):
+    summary = tmp_path_factory.mktemp("run") / "summary.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lab", "run", name, *args, "--seed", "1", "--plain", "--summary-json", str(summary)],
+        cwd=ROOT, env={**os.environ, **native_stack.otel_env()}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return proc, summary
+
+
+def finish(native_stack, name: str, start: float, proc, summary) -> None:
+    """Wait for the run and for its final export to reach Prometheus (newer than `start`: an
+    earlier run of the scenario left the same series)."""
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-2000:]
+    sel = f'lab_scenario="{name}",lab_variant="fault"'
+    s = json.loads(summary.read_text())
+    if family(name) == TRAINING:
+        series, n = f"ml_training_steps_total{{{sel}}}", s["steps"]
+    else:
+        series, n = f'ml_inference_requests_total{{{sel},outcome="ok"}}', s["requests"] - s["errors"]
+    native_stack.wait_for_series(f"{series} == {n} and timestamp({series}) > {start}", timeout=90)
+
+
 @pytest.fixture(scope="module")
 def runs(native_stack, tmp_path_factory):
-    """Run each scenario at most once per session (lazily), --fast or with `args` (paced);
-    (name, args) -> (start, end) of its window."""
-    done: dict[tuple[str, tuple[str, ...]], tuple[float, float]] = {}
+    """Run each scenario --fast at most once per module (lazily); name -> (start, end) of its window."""
+    done: dict[str, tuple[float, float]] = {}
 
-    def run(name: str, args: tuple[str, ...] = ("--fast",)) -> tuple[float, float]:
-        if (name, args) in done:
-            return done[name, args]
-        summary = tmp_path_factory.mktemp("run") / "summary.json"
-        start = time.time()
-        proc = subprocess.run(
-            [sys.executable, "-m", "lab", "run", name, *args, "--seed", "1", "--plain", "--summary-json", str(summary)],
-            cwd=ROOT, env={**os.environ, **native_stack.otel_env()}, capture_output=True, text=True, timeout=600,
-        )
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        sel = f'lab_scenario="{name}",lab_variant="fault"'
-        s = json.loads(summary.read_text())
-        if family(name) == TRAINING:
-            native_stack.wait_for_series(f"ml_training_steps_total{{{sel}}} == {s['steps']}", timeout=90)
-        else:  # the run's final export has arrived (an earlier run of the scenario served more requests)
-            native_stack.wait_for_series(f'ml_inference_requests_total{{{sel},outcome="ok"}} == {s["requests"] - s["errors"]}',
-                                         timeout=90)
-        done[name, args] = (start - 10, time.time())
-        return done[name, args]
+    def run(name: str) -> tuple[float, float]:
+        if name not in done:
+            start = time.time()
+            finish(native_stack, name, start, *launch(native_stack, tmp_path_factory, name, ("--fast",)))
+            done[name] = (start - 10, time.time())
+        return done[name]
 
     return run
+
+
+@pytest.fixture(scope="module")
+def paced_runs(native_stack, tmp_path_factory, runs):
+    """All PACED_RUNS at once, on first use: name -> (start, end). Their --fast runs go first
+    (a --fast run after a paced one could show the paced run's last values)."""
+    for n in PACED_RUNS:
+        runs(n)
+    start = time.time()
+    procs = {n: launch(native_stack, tmp_path_factory, n, args) for n, args in PACED_RUNS.items()}
+    for n, (proc, summary) in procs.items():
+        finish(native_stack, n, start, proc, summary)
+    return {n: (start, time.time()) for n in PACED_RUNS}
 
 
 def panels_needing(fam: str, scenario: str | None = None):
@@ -94,10 +120,6 @@ def empty_panels(prometheus_url: str, panels, sel: Selection, start: float, pati
         time.sleep(5)
 
 
-def gaps_of(scenario: str):
-    return [(d, p) for d in DASHBOARDS for p in d.panels if scenario in p.gaps]
-
-
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_every_panel_for_the_scenario_family_shows_data(native_stack, runs, scenario):
     start, _ = runs(scenario)
@@ -108,26 +130,30 @@ def test_every_panel_for_the_scenario_family_shows_data(native_stack, runs, scen
     # collector's own counters, the run's last export) before calling a panel empty.
     empty = empty_panels(native_stack.prometheus_url, panels, sel, start, patience=20)
     assert not empty, f"{len(empty)} of {len(panels)} panels have no data for {scenario}:\n" + "\n".join(empty)
-    # a declared gap must still be a gap: once fixed, remove it from the panel's `gaps`
-    for d, p in gaps_of(scenario):
-        results = query_panel(native_stack.prometheus_url, p, sel, start, time.time())
-        assert not all(results), f"{d.title} / {p.title} now has data for {scenario}: remove the gap ({p.gaps[scenario]})"
 
 
-@pytest.mark.parametrize("fam", sorted(PACED_RUNS))
-def test_every_panel_shows_data_on_a_paced_run(native_stack, runs, fam):
-    """A run at the real pace fills every panel of its family, the rate()/increase() ones included."""
-    name, args = PACED_RUNS[fam]
-    assert family(name) == fam, (fam, name)
-    start, end = runs(name, tuple(args))
-    # Start the range one $__rate_interval after the run started, so every rate()/increase()
-    # window lies inside this run: an earlier --fast run of the scenario writes the same
-    # series and must not be what fills them.
-    start += 10 + rate_interval()
+def test_every_gap_has_a_paced_run():
+    for d in DASHBOARDS:
+        for p in d.panels:
+            for scenario in p.gaps:
+                assert scenario in PACED_RUNS, f"{d.title} / {p.title}: gap for {scenario} but no paced run proves the panel"
+
+
+@pytest.mark.parametrize("name", sorted(PACED_RUNS))
+def test_every_panel_shows_data_on_a_paced_run(native_stack, paced_runs, name):
+    """A run at the real pace fills every panel of its family, its gaps and rate()/increase() included."""
+    start, end = paced_runs[name]
+    fam = family(name)
+    panels = [(d, p) for d in DASHBOARDS for p in d.panels if fam in p.needs]
+    # An earlier --fast run of the scenario wrote the same series. Every run series a panel
+    # reads must have fresh samples from this run, and the range starts one $__rate_interval
+    # into the run so that no rate()/increase() window reaches back to the --fast run.
+    window = int(time.time() - start)
+    stale = sorted({n for _, p in panels for t in p.targets for n in metric_names(t.expr) if n.startswith("ml_")
+                    if not native_stack.query(f'count_over_time({n}{{lab_scenario="{name}",lab_variant="fault"}}[{window}s])')})
+    assert not stale, f"no sample from the paced {name} run: {stale}"
+    start += rate_interval()
     assert start < end, f"the paced {name} run ended within one $__rate_interval of its start: lengthen it"
-    panels = panels_needing(fam, name)
-    assert any(re.search(r"\b(rate|increase)\(", t.expr) for _, p in panels for t in p.targets), \
-        f"no {fam} panel is built on rate()/increase(): is the paced run still needed?"
     empty = empty_panels(native_stack.prometheus_url, panels, Selection(scenario=name, variant="fault"), start, patience=20)
     assert not empty, f"{len(empty)} of {len(panels)} panels have no data over a paced {name} run:\n" + "\n".join(empty)
 
