@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from lab.dashboards import ROOT, all_dashboards
 from lab.dashboards.contract import Selection, query_panel
+from lab.dashboards.model import Panel
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,21 @@ def run_scenarios(names: list[str], speed: float) -> tuple[float, float]:
     return start - 5, time.time()
 
 
+def override_style(panel: Panel, legend: str) -> dict:
+    """The line style the panel's byRegexp overrides give a series (dashed alert lines, baselines)."""
+    style: dict = {}
+    for o in panel.overrides:
+        m = o.get("matcher", {})
+        if m.get("id") != "byRegexp" or not re.fullmatch(m["options"], legend):
+            continue
+        for prop in o["properties"]:
+            if prop["id"] == "custom.lineStyle" and prop["value"].get("fill") == "dash":
+                style["ls"] = "--"
+            elif prop["id"] == "color" and prop["value"].get("mode") == "fixed":
+                style["color"] = prop["value"]["fixedColor"]
+    return style
+
+
 def draw(pic: Picture, prometheus: str, start: float, end: float, out: Path) -> Path:
     import matplotlib
 
@@ -91,14 +108,18 @@ def draw(pic: Picture, prometheus: str, start: float, end: float, out: Path) -> 
             label = target.legend
             for k, v in s["metric"].items():
                 label = label.replace("{{" + k + "}}", v)
+            style = override_style(panel, label)
             label = label.replace(f"{pic.scenario}/{pic.variant} ", "").replace(f"{pic.scenario}/{pic.variant}", pic.scenario)
-            ax.plot([t for t, _ in pts], [v if math.isfinite(v) else float("nan") for _, v in pts], label=label, lw=1.6)
+            ax.plot([t for t, _ in pts], [v if math.isfinite(v) else float("nan") for _, v in pts], label=label, lw=1.6,
+                    **style)
     if t0 is None:
         raise SystemExit(f"{pic.name}: no data for {pic.panel} / {pic.scenario}")
     for line in ax.get_lines():
         line.set_xdata([x - t0 for x in line.get_xdata()])
     for th in panel.thresholds:
         ax.axhline(th.value, color="red" if th.color == "red" else "darkorange", ls="--", lw=1)
+    if panel.unit == "s":
+        ax.set_ylabel("seconds", fontsize=7)
     if panel.log_scale:
         ax.set_yscale("log")
     if panel.unit == "percentunit":

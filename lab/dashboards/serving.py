@@ -109,8 +109,8 @@ def drift_panels() -> list[Panel | Row]:
         Panel(
             "Prediction drift (model output)",
             "PSI and Jensen-Shannon distance of the model's confidence in the latest window against its confidence "
-            "on held-out reference data: the outputs moved even where no single input did (concept drift shows "
-            "here and in accuracy, not in the inputs).",
+            "on held-out reference data. Input drift moves it; concept drift does not (same inputs, same "
+            "confidence): only accuracy shows that.",
             "none",
             [Target(f"max by (lab_scenario, lab_variant) ({_m('ml_drift_output_psi')})", f"{RUN_LEGEND} PSI"),
              Target(f"max by (lab_scenario, lab_variant) ({_m('ml_drift_output_js_distance')})", f"{RUN_LEGEND} JS")],
