@@ -16,8 +16,11 @@ from lab.dashboards.model import Dashboard, render
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT_DIR = ROOT / "grafana" / "dashboards"
-# Panel links append <AlertName>.md; the alert rules' runbook_url annotations use the same base
-# (tests/dashboards/test_thresholds_match_rules.py).
+# Where docs/runbooks/ is published: the one runbook base of the project. Dashboard links append
+# <AlertName>.md (the hidden `runbooks` variable, overridable in the URL); every alert rule's
+# runbook_url is exactly RUNBOOKS_BASE/<AlertName>.md (prometheus/alerts/*.rules.yml repeat it
+# literally; tests/alerts/test_alert_rules.py and tests/dashboards/test_thresholds_match_rules.py
+# hold both to this constant).
 RUNBOOKS_BASE = "https://github.com/ml-obs-lab/ml-obs-lab/blob/main/docs/runbooks"
 
 

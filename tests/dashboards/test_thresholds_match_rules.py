@@ -2,7 +2,8 @@
 
 Each threshold a panel draws names the alert it mirrors (lab/dashboards, `Threshold.alert`).
 For every such alert present in prometheus/alerts/*.rules.yml the number must appear in the
-alert's expression, and the alert's runbook_url must be where the panel links. Alerts not in
+alert's expression, and every runbook a dashboard links must be its alert rule's runbook_url
+(RUNBOOKS_BASE/<Alert>.md, the one base in lab/dashboards). Alerts not in
 the rules yet must at least be ones a scenario promises (`alerts = [...]`), so a typo cannot
 hide; once any lab (MLLab*) alert rule exists for a family, all of that family's must.
 """
@@ -75,9 +76,26 @@ def test_threshold_numbers_are_in_the_rule_expressions():
 
 
 def test_runbook_links_match_the_rules():
+    """Every alert a dashboard links a runbook for is a rule whose runbook_url is the same page."""
     rules = alert_rules()
-    for d, p, t in drawn():
-        url = rules.get(t.alert, {}).get("annotations", {}).get("runbook_url")
-        if url:
-            assert url.rstrip("/").endswith(f"docs/runbooks/{t.alert}.md"), url
-            assert url.startswith(RUNBOOKS_BASE), f"{t.alert}: {url} is not under {RUNBOOKS_BASE} (lab/dashboards)"
+    linked = {(d.title, p.title, a) for d in all_dashboards() for p in d.panels for a in p.runbooks}
+    linked |= {(d.title, p.title, t.alert) for d, p, t in drawn()}
+    assert linked
+    for dash, panel, alert in sorted(linked):
+        assert alert in rules, f"{dash} / {panel} links the runbook of {alert}, which has no alert rule"
+        url = rules[alert].get("annotations", {}).get("runbook_url")
+        assert url == f"{RUNBOOKS_BASE}/{alert}.md", f"{alert}: rule says {url}, dashboards link {RUNBOOKS_BASE}/{alert}.md"
+        assert (ROOT / "docs" / "runbooks" / f"{alert}.md").is_file(), f"no docs/runbooks/{alert}.md"
+
+
+def test_every_alert_rule_links_under_the_dashboards_runbook_base():
+    """The overview's alert table links ${runbooks}/<alertname>.md for whatever fires."""
+    for name, rule in alert_rules().items():
+        assert rule.get("annotations", {}).get("runbook_url") == f"{RUNBOOKS_BASE}/{name}.md", name
+        assert (ROOT / "docs" / "runbooks" / f"{name}.md").is_file(), name
+
+
+def test_the_dashboards_runbooks_variable_is_the_base():
+    for d in all_dashboards():
+        var = next(v for v in d.variables if v["name"] == "runbooks")
+        assert var["query"] == var["current"]["value"] == RUNBOOKS_BASE, d.uid
