@@ -109,6 +109,8 @@ def run_inference(spec, *, seed: int = 0, fast: bool = False, speed: float = 1.0
         kwargs = {"sampler": RequestSampler(spec.stream.trace_sample_ratio), **(telemetry_kwargs or {})}
         tel = Telemetry(identity, otlp=otlp, **kwargs)
         observers.insert(0, InferenceTelemetryObserver(tel, flush_every_window=fast and otlp))
+    view.say(f"Training {spec.model.name} on {spec.data.reference_size:,} reference samples, then serving it "
+             f"(a few seconds) ...")
     try:
         result = Server(spec, seed, fast=fast, speed=speed, observers=observers, max_windows=max_windows).run()
     finally:

@@ -233,3 +233,13 @@ def test_cli_unknown_names_and_bad_settings(capsys):
         assert name in err
     assert main(["run", "drift", "--fast", "--set", "monitor.alpha=2"]) == 2
     assert "monitor.alpha" in capsys.readouterr().err
+
+
+def test_request_spans_are_sampled_but_run_and_window_spans_always_kept():
+    spans = InMemorySpanExporter()
+    out = run_inference(small(stream={**SMALL["stream"], "trace_sample_ratio": 0.1}), seed=3, fast=True, telemetry="off",
+                        quiet=True, telemetry_kwargs={"span_exporters": [spans]})
+    got = spans.get_finished_spans()
+    req = [s for s in got if s.name == "predict credit-risk"]
+    assert 0 < len(req) < 0.3 * out.result.requests
+    assert sum(s.name == "drift_check" for s in got) == 6 and sum(s.name == "serve small" for s in got) == 1
