@@ -243,3 +243,10 @@ def test_request_spans_are_sampled_but_run_and_window_spans_always_kept():
     req = [s for s in got if s.name == "predict credit-risk"]
     assert 0 < len(req) < 0.3 * out.result.requests
     assert sum(s.name == "drift_check" for s in got) == 6 and sum(s.name == "serve small" for s in got) == 1
+
+
+def test_series_budget_of_an_inference_run(exported):
+    # docs/metrics.md: 92 Prometheus series, whatever the number of windows or requests
+    _, data, *_ = exported
+    total = sum(len(p.bucket_counts) + 2 if isinstance(m.data, Histogram) else 1 for _, m, p in _points(data))
+    assert total == 92
