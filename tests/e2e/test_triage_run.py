@@ -34,7 +34,8 @@ def hidden_case(native_stack, tmp_path_factory):
 
 
 def test_every_series_of_the_case_is_labelled_neutrally(native_stack, hidden_case):
-    series = native_stack.query(f'{{instance="{HOST}:mystery:case"}}')
+    # ALERTS series name the alert that fires for the case: reading them is the exercise.
+    series = native_stack.query(f'{{instance="{HOST}:mystery:case",__name__!~"ALERTS.*"}}')
     assert len(series) > 20
     for s in series:
         labels = s["metric"]
