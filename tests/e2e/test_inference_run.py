@@ -33,7 +33,8 @@ def sudden_run(native_stack, tmp_path_factory):
     assert proc.returncode == 0, proc.stderr
     assert "Streaming metrics, traces and logs over OTLP" in proc.stdout and "exports failed" not in proc.stdout
     s = json.loads(summary.read_text())
-    sel = 'job="ml-lab/ml-lab-inference",lab_scenario="drift-sudden",lab_variant="fault"'
+    # instance too: other tests on the shared stack (the alert matrix) run drift-sudden under their own instance
+    sel = f'job="ml-lab/ml-lab-inference",instance="{HOST}:drift-sudden:fault",lab_scenario="drift-sudden",lab_variant="fault"'
     native_stack.wait_for_series(f"ml_drift_windows_total{{{sel}}} == {WINDOWS}", timeout=90)
     return s, sel
 
