@@ -32,7 +32,8 @@ def overfit_run(native_stack, tmp_path_factory):
     assert "Streaming metrics, traces and logs over OTLP" in proc.stdout
     assert "exports failed" not in proc.stdout
     s = json.loads(summary.read_text())
-    sel = f'job="ml-lab/ml-lab-trainer",lab_scenario="overfit",lab_variant="fault"'
+    # this run's own instance: other tests on the shared stack may run overfit under other instances
+    sel = f'job="ml-lab/ml-lab-trainer",lab_scenario="overfit",lab_variant="fault",instance="{HOST}:overfit:fault"'
     # the last export carries the final step count: wait for it
     native_stack.wait_for_series(f'ml_training_steps_total{{{sel}}} == {s["steps"]}', timeout=90)
     return s, sel
