@@ -706,7 +706,8 @@ def update_readme(readme: Path, m: MatrixResult) -> None:
     block = (f"{README_BEGIN}\n{render_matrix(m)}\n\nTraining seeds {', '.join(map(str, m.seeds))} (`--fast`); inference "
              f"seeds {', '.join(map(str, m.inference_seeds)) or 'none'} (paced at speed {m.inference_speed:g}). Precision / recall: "
              f"Prometheus {pp:.2f} / {pr:.2f}, Alertmanager {ap:.2f} / {ar:.2f}; exactly the expected alerts: "
-             f"{'yes' if m.is_diagonal() else 'NO'}. "
+             f"{'yes' if m.is_diagonal() else 'NO'}. † = a fix that acts on the alarm (retrains on drift): its alerts "
+             f"fire by design and are not counted. "
              f"Latency and details: [results/alert-matrix.md](results/alert-matrix.md).\n{README_END}")
     if README_BEGIN in text:
         text = re.sub(rf"{re.escape(README_BEGIN)}.*?{re.escape(README_END)}", lambda _: block, text, flags=re.S)
