@@ -57,7 +57,7 @@ from lab.signals import (
     STALL_LOSS_FRACTION,
     overfitting,
 )
-from lab.telemetry import LAB_INTERVAL_SECONDS
+from lab.telemetry import LAB_INTERVAL_SECONDS, free_ports
 from lab.train import BaseObserver, EvalRecord, StepRecord
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,27 +119,12 @@ class StackEndpoints:
         return out
 
 
-def _free_ports(n: int) -> list[int]:
-    import socket
-
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 @contextmanager
 def private_native_stack():
     """A native stack on free ports in a temporary state directory (as tests/conftest.py's fixture)."""
     names = ("LAB_OTLP_GRPC_PORT", "LAB_OTLP_HTTP_PORT", "LAB_COLLECTOR_HEALTH_PORT", "LAB_COLLECTOR_METRICS_PORT",
              "LAB_PROMETHEUS_PORT", "LAB_ALERTMANAGER_PORT", "LAB_WEBHOOK_SINK_PORT")
-    ports = dict(zip(names, _free_ports(len(names))))
+    ports = dict(zip(names, free_ports(len(names))))
     with tempfile.TemporaryDirectory(prefix="lab-matrix-") as state:
         env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "LAB_STATE_DIR": state,
                "LAB_COLLECTOR_FILE_DIR": f"{state}/otelcol"}

@@ -14,7 +14,7 @@ from lab.config import ScenarioSpec
 from lab.console import ConsoleView
 from lab.signals import OVERFIT_RATIO_THRESHOLD, overfitting
 from lab.signatures import peaks
-from lab.telemetry import RunIdentity, Telemetry, collector_reachable, otlp_endpoint
+from lab.telemetry import RunIdentity, Telemetry, otlp_endpoint, streams
 from lab.train import Observer, RunResult, Trainer
 
 START_STACK_HINT = "Start the stack with `make up` (docker compose, or native processes without Docker), then run again to stream over OTLP."
@@ -48,6 +48,26 @@ def summarise(result: RunResult, identity: RunIdentity) -> dict:
     }
 
 
+def open_stream(telemetry: str, view, identity: RunIdentity) -> tuple[bool, str]:
+    """Decide whether the run streams over OTLP, and tell the trainee; (streams, endpoint)."""
+    endpoint = otlp_endpoint()
+    otlp = streams(telemetry, endpoint)
+    if telemetry == "auto" and not otlp:
+        view.say(f"[yellow]No OpenTelemetry collector at {endpoint}: signals are shown here only.[/] {START_STACK_HINT}")
+    elif otlp:
+        view.say(f"Streaming metrics, traces and logs over OTLP to {endpoint} (run id {identity.run_id}).")
+    return otlp, endpoint
+
+
+def report_export_errors(view, tel: Telemetry | None, otlp: bool, endpoint: str) -> int:
+    """Say once how many exports failed (a down collector never crashes a run); the count."""
+    errors = tel.export_errors.count if tel else 0
+    if otlp and errors:
+        view.say(f"[yellow]{errors} telemetry exports failed (last: {tel.export_errors.last}); the run itself was not affected.[/] "
+                 f"Check the collector at {endpoint}.")
+    return errors
+
+
 def run_scenario(spec: ScenarioSpec, *, seed: int = 0, fast: bool = False, speed: float = 1.0,
                  telemetry: str = "auto", quiet: bool = False, live: bool | None = None,
                  extra_observers: list[Observer] = (), telemetry_kwargs: dict | None = None,
@@ -60,12 +80,7 @@ def run_scenario(spec: ScenarioSpec, *, seed: int = 0, fast: bool = False, speed
     torch.set_num_threads(int(os.environ.get("LAB_TORCH_THREADS", "1")))
     identity = RunIdentity(scenario=spec.name, variant=spec.variant, seed=seed, instance=instance)
     view = ConsoleView(quiet=quiet, live=live, stream=console_stream)
-    endpoint = otlp_endpoint()
-    otlp = telemetry == "on" or (telemetry == "auto" and collector_reachable(endpoint))
-    if telemetry == "auto" and not otlp:
-        view.say(f"[yellow]No OpenTelemetry collector at {endpoint}: signals are shown here only.[/] {START_STACK_HINT}")
-    elif otlp:
-        view.say(f"Streaming metrics, traces and logs over OTLP to {endpoint} (run id {identity.run_id}).")
+    otlp, endpoint = open_stream(telemetry, view, identity)
     tel = None
     observers: list[Observer] = [view, *extra_observers]
     if otlp or telemetry_kwargs:
@@ -78,10 +93,7 @@ def run_scenario(spec: ScenarioSpec, *, seed: int = 0, fast: bool = False, speed
     finally:
         if tel is not None:
             tel.shutdown()
-    errors = tel.export_errors.count if tel else 0
-    if otlp and errors:
-        view.say(f"[yellow]{errors} telemetry exports failed (last: {tel.export_errors.last}); the run itself was not affected.[/] "
-                 f"Check the collector at {endpoint}.")
+    errors = report_export_errors(view, tel, otlp, endpoint)
     summary = summarise(result, identity)
     if not quiet and print_summary:  # practice mode hides it: it names the signature reached
         _print_summary(view, summary, streamed=otlp)

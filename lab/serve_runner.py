@@ -11,11 +11,11 @@ import torch
 from rich.console import Console
 
 from lab.drift import PSI_MAJOR
-from lab.runner import START_STACK_HINT
+from lab.runner import START_STACK_HINT, open_stream, report_export_errors
 from lab.serve import BaseServeObserver, ServeEvent, ServeObserver, ServeResult, Server, WindowRecord
 from lab.serve_signatures import SERVE_SIGNATURES, flags, onsets, peaks
 from lab.signals import SUSTAINED_WINDOWS
-from lab.telemetry import INFERENCE_SERVICE, RunIdentity, Telemetry, collector_reachable, otlp_endpoint
+from lab.telemetry import INFERENCE_SERVICE, RunIdentity, Telemetry
 
 
 @dataclass
@@ -95,12 +95,7 @@ def run_inference(spec, *, seed: int = 0, fast: bool = False, speed: float = 1.0
     identity = RunIdentity(scenario=spec.name, variant=spec.variant, seed=seed, service_name=INFERENCE_SERVICE,
                            instance=instance)
     view = ServeConsole(quiet=quiet, stream=console_stream)
-    endpoint = otlp_endpoint()
-    otlp = telemetry == "on" or (telemetry == "auto" and collector_reachable(endpoint))
-    if telemetry == "auto" and not otlp:
-        view.say(f"[yellow]No OpenTelemetry collector at {endpoint}: signals are shown here only.[/] {START_STACK_HINT}")
-    elif otlp:
-        view.say(f"Streaming metrics, traces and logs over OTLP to {endpoint} (run id {identity.run_id}).")
+    otlp, endpoint = open_stream(telemetry, view, identity)
     tel = None
     observers: list[ServeObserver] = [view, *extra_observers]
     if otlp or telemetry_kwargs:
@@ -116,10 +111,7 @@ def run_inference(spec, *, seed: int = 0, fast: bool = False, speed: float = 1.0
     finally:
         if tel is not None:
             tel.shutdown()
-    errors = tel.export_errors.count if tel else 0
-    if otlp and errors:
-        view.say(f"[yellow]{errors} telemetry exports failed (last: {tel.export_errors.last}); the run itself was not affected.[/] "
-                 f"Check the collector at {endpoint}.")
+    errors = report_export_errors(view, tel, otlp, endpoint)
     summary = summarise(result, identity)
     if not quiet and print_summary:  # practice mode hides it: it names what was detected
         _print_summary(view, summary, streamed=otlp)

@@ -110,6 +110,25 @@ def collector_reachable(endpoint: str | None = None, timeout: float = 0.5) -> bo
         return False
 
 
+def streams(telemetry: str, endpoint: str | None = None) -> bool:
+    """Whether a run streams over OTLP: telemetry "on" always, "auto" if a collector answers, "off" never."""
+    return telemetry == "on" or (telemetry == "auto" and collector_reachable(endpoint))
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct free TCP ports on 127.0.0.1 (held open together so they differ)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 class ExportFailureCounter(logging.Handler):
     """Counts the SDK's export errors instead of letting them print stack traces."""
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from lab.config import SpecError, Story
 from lab.scenarios import known_scenarios, load_scenario
+from lab.telemetry import streams
 
 MYSTERY = "mystery"  # the lab.scenario value of every hidden run: bounded, and reveals nothing
 CASE_VARIANT = "case"
@@ -262,7 +263,7 @@ def run_case(case: Case, *, fix: bool = False, fast: bool = False, speed: float 
     spec = load_scenario(case.scenario, fix=fix, overrides=list(overrides))
     hidden = disguise(spec, "fix" if fix else CASE_VARIANT)
     gate = None
-    if case.outage and not fix and _streams(telemetry):
+    if case.outage and not fix and streams(telemetry):
         # Only a run that streams can lose its pipeline; without one there is nothing to diagnose.
         from lab.outage import ExportGate
 
@@ -291,12 +292,6 @@ def run_case(case: Case, *, fix: bool = False, fast: bool = False, speed: float 
             case.outage_began_at, case.outage_ended_at = gate.began_at, gate.ended_at
         save(case)
     return outcome
-
-
-def _streams(telemetry: str) -> bool:
-    from lab.telemetry import collector_reachable, otlp_endpoint
-
-    return telemetry == "on" or (telemetry == "auto" and collector_reachable(otlp_endpoint()))
 
 
 def first_signals(spec, result) -> dict[str, dict]:

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -48,6 +47,8 @@ from typing import Any
 
 import pytest
 import requests
+
+from lab.telemetry import free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 NATIVE = ROOT / "scripts" / "native"
@@ -110,20 +111,6 @@ def otlp_attrs(attributes: list[dict] | None) -> dict[str, Any]:
             raw = otlp_attrs(raw.get("values"))
         out[attr["key"]] = raw
     return out
-
-
-def free_ports(n: int) -> list[int]:
-    """n distinct free TCP ports on 127.0.0.1 (held open together so they differ)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def poll(what: str, fn: Callable[[], Any], timeout: float, interval: float = 0.5) -> Any:
