@@ -54,8 +54,8 @@ test-lab: $(VENV_STAMP) ## run only the Python/scenario tests (no stack)
 	@$(PY) -m pytest tests/lab $(PYTEST_ARGS)
 
 bench: $(VENV_STAMP) ## benchmark instrumentation overhead and the drift monitor; writes results/bench.{json,md}, results/drift.{json,md}
-	@$(PY) -m lab.bench --out results
-	@$(PY) -m lab.drift_bench --out results
+	@$(PY) -m lab.dev.bench --out results
+	@$(PY) -m lab.dev.drift_bench --out results
 
 clean: ## remove the virtual environment and caches in the repository
 	rm -rf $(VENV) .pytest_cache .lab
@@ -63,7 +63,7 @@ clean: ## remove the virtual environment and caches in the repository
 -include mk/*.mk
 
 bench-e2e: $(VENV_STAMP) ## measure recorded-to-queryable delay through the running stack (make up first); writes results/bench_e2e.json
-	@$(PY) -m lab.bench_e2e --out results
+	@$(PY) -m lab.dev.bench_e2e --out results
 
 calibrate: $(VENV_STAMP) ## run every scenario over 5 seeds; signature onsets and peaks to results/scenarios.md
-	@$(PY) -m lab.calibrate --seeds 5 --out results/scenarios.md
+	@$(PY) -m lab.dev.calibrate --seeds 5 --out results/scenarios.md

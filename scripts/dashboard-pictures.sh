@@ -20,4 +20,4 @@ trap '"$ROOT/scripts/native/down.sh" >/dev/null 2>&1 || true; rm -rf "$state"' E
 "$ROOT/scripts/native/up.sh" >/dev/null
 export OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$LAB_OTLP_GRPC_PORT" OTEL_EXPORTER_OTLP_PROTOCOL=grpc
 export OTEL_EXPORTER_OTLP_INSECURE=true OTEL_METRIC_EXPORT_INTERVAL=5000
-"$PY" -m lab.dashboards.pictures --prometheus "http://127.0.0.1:$LAB_PROMETHEUS_PORT" "$@"
+"$PY" -m lab.dev.pictures --prometheus "http://127.0.0.1:$LAB_PROMETHEUS_PORT" "$@"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from lab.repo import ROOT
 
 
 def _build(component: str) -> dict[str, Path]:

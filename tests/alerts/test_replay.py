@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from lab.instruments import CATALOGUE
-from lab.record import Recording, format_le, prometheus_name, recording_name, spec_digest
-from lab.replay import promtool_test
-from lab.scenarios import known_scenarios, load_scenario
+from lab.telemetry.catalogue import CATALOGUE
+from lab.telemetry.record import format_le, prometheus_name, Recording, recording_name, spec_digest
+from lab.dev.replay import promtool_test
+from lab.specs.loader import known_scenarios, load_scenario
 
-ROOT = Path(__file__).resolve().parents[2]
+from lab.repo import ROOT
 RECORDINGS = ROOT / "tests" / "alerts" / "recordings"
 
 

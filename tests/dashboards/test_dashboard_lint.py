@@ -11,7 +11,8 @@ import subprocess
 
 import pytest
 
-from lab.dashboards import ROOT, all_dashboards, path_of
+from lab.dashboards import all_dashboards, path_of
+from lab.repo import ROOT
 
 DASHBOARDS = all_dashboards()
 

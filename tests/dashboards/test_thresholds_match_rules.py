@@ -12,9 +12,10 @@ import re
 
 import yaml
 
-from lab.dashboards import ROOT, RUNBOOKS_BASE, all_dashboards
+from lab.dashboards import RUNBOOKS_BASE, all_dashboards
+from lab.repo import ROOT
 from lab.dashboards.model import ANY, INFERENCE, TRAINING
-from lab.scenarios import known_scenarios, load_scenario
+from lab.specs.loader import known_scenarios, load_scenario
 
 FAMILY_OF_KIND = {"training": TRAINING, "inference": INFERENCE}
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from lab.inference_config import FEATURES
-from lab.instruments import CATALOGUE, CONFIDENCE_BUCKETS, REQUEST_DURATION_BUCKETS
+from lab.specs.serving import FEATURES
+from lab.telemetry.catalogue import CATALOGUE, CONFIDENCE_BUCKETS, REQUEST_DURATION_BUCKETS
 
-ROOT = Path(__file__).resolve().parents[2]
+from lab.repo import ROOT
 HOST = socket.gethostname()
 INFERENCE = [i for i in CATALOGUE if i.family == "inference"]
 WINDOWS = 16

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from lab.instruments import CATALOGUE as _ALL
+from lab.telemetry.catalogue import CATALOGUE as _ALL
 
 CATALOGUE = [i for i in _ALL if i.family == "training"]  # inference: tests/e2e/test_inference_run.py
 
-ROOT = Path(__file__).resolve().parents[2]
+from lab.repo import ROOT
 HOST = socket.gethostname()
 
 

@@ -6,9 +6,9 @@ import functools
 
 import pytest
 
-from lab.scenarios import load_scenario
-from lab.serve import Server
-from lab.serve_signatures import SERVE_SIGNATURES, onsets, peaks, tail_onsets
+from lab.specs.loader import load_scenario
+from lab.serving.loop import Server
+from lab.serving.signatures import SERVE_SIGNATURES, onsets, peaks, tail_onsets
 
 SEEDS = range(5)
 # The alert each signature stands for (the rules live in prometheus/alerts/, docs/drift.md).

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from lab.record import record_run
-from lab.replay import promtool_test
-from lab.scenarios import known_scenarios, load_scenario
+from lab.families import record_run
+from lab.dev.replay import promtool_test
+from lab.specs.loader import known_scenarios, load_scenario
 
-ROOT = Path(__file__).resolve().parents[2]
+from lab.repo import ROOT
 
 
 @pytest.fixture(scope="module")

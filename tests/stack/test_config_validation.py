@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from lab.repo import ROOT
 COLLECTOR_BASE = ROOT / "otel-collector" / "config.yaml"
 COLLECTOR_COMPOSE = ROOT / "otel-collector" / "config.compose.yaml"
 RULE_FILES = sorted((ROOT / "prometheus").rglob("*.rules.yml"))
