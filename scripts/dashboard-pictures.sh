@@ -3,7 +3,7 @@
 #
 # Starts a private native stack (temporary state dir, free ports: never clashes with a
 # stack you run), runs the scenarios paced at --speed 4 against it, draws each panel with
-# lab/dashboards/pictures.py, and always stops the stack.
+# lab/dev/pictures.py, and always stops the stack.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="$ROOT/.venv/bin/python"

@@ -43,11 +43,9 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import requests
-import yaml
 
 from lab.dev.stack import NativeStack, private_native_stack
 from lab.repo import ROOT, alert_rules, alertmanager_route, duration_s

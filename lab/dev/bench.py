@@ -138,7 +138,7 @@ def render(res: dict) -> str:
     for key, label in (("onset_fast", "--fast"), ("onset_paced", "paced (default)")):
         if key in res:
             o = res[key]
-            lines.append(f"## Overfit: validation/training loss first above 1.3, {label}")
+            lines.append(f"## Overfit: validation/training loss first above {OVERFIT_RATIO_THRESHOLD}, {label}")
             lines.append("")
             lines.append(f"{o['crossed']}/{o['seeds']} seeds crossed; steps min/median/max "
                          f"{o['steps']['min']}/{o['steps']['median']}/{o['steps']['max']}; seconds "

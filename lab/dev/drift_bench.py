@@ -31,26 +31,28 @@ from lab.repo import read_dotenv
 from lab.serving.drift import DriftMonitor, adjust
 from lab.serving.model import make_world
 from lab.specs.serving import FEATURES, ServeDataSpec
-from lab.thresholds import JS_THRESHOLD, PSI_MAJOR, PSI_MODERATE
+from lab.thresholds import JS_THRESHOLD, KS_ALPHA, PSI_MAJOR, PSI_MODERATE
+
 WINDOW_SIZES = (250, 500, 1000, 2000)
 SHIFTS = (0.0, 0.25, 0.5, 1.0)
 SHIFTED = ("income", "debt_ratio", "credit_utilisation")
-RULES = ("ks_uncorrected", "ks_bonferroni", "ks_bh", "psi_0.1", "psi_0.25", "js", "ks_bonferroni+psi_0.1")
+PSI_LOW, PSI_HIGH = f"psi_{PSI_MODERATE:g}", f"psi_{PSI_MAJOR:g}"
+RULES = ("ks_uncorrected", "ks_bonferroni", "ks_bh", PSI_LOW, PSI_HIGH, "js", f"ks_bonferroni+{PSI_LOW}")
 
 
 def decisions(report) -> dict[str, bool]:
     p = np.array([f.ks_pvalue for f in report.features])
     psi = np.array([f.psi for f in report.features])
     js = np.array([f.js for f in report.features])
-    bonf = adjust(p, "bonferroni") < 0.05
+    bonf = adjust(p, "bonferroni") < KS_ALPHA
     return {
-        "ks_uncorrected": bool((p < 0.05).any()),
+        "ks_uncorrected": bool((p < KS_ALPHA).any()),
         "ks_bonferroni": bool(bonf.any()),
-        "ks_bh": bool((adjust(p, "benjamini-hochberg") < 0.05).any()),
-        "psi_0.1": bool((psi > PSI_MODERATE).any()),
-        "psi_0.25": bool((psi > PSI_MAJOR).any()),
+        "ks_bh": bool((adjust(p, "benjamini-hochberg") < KS_ALPHA).any()),
+        PSI_LOW: bool((psi > PSI_MODERATE).any()),
+        PSI_HIGH: bool((psi > PSI_MAJOR).any()),
         "js": bool((js > JS_THRESHOLD).any()),
-        "ks_bonferroni+psi_0.1": bool((bonf & (psi > PSI_MODERATE)).any()),
+        f"ks_bonferroni+{PSI_LOW}": bool((bonf & (psi > PSI_MODERATE)).any()),
     }
 
 
@@ -83,7 +85,7 @@ def rates(windows_per_cell: int, seed: int = 0) -> tuple[dict, dict, dict]:
             if delta == 0.0:
                 max_js = np.array([r.max_js for r in reports])
                 max_psi = np.array([r.max_psi for r in reports])
-                per_feature_ks = np.mean([f.ks_pvalue < 0.05 for r in reports for f in r.features])
+                per_feature_ks = np.mean([f.ks_pvalue < KS_ALPHA for r in reports for f in r.features])
                 null[n] = {"max_js_p50": float(np.median(max_js)), "max_js_p99": float(np.quantile(max_js, 0.99)),
                            "max_js_max": float(max_js.max()), "max_psi_p50": float(np.median(max_psi)),
                            "max_psi_p99": float(np.quantile(max_psi, 0.99)), "max_psi_max": float(max_psi.max()),
@@ -120,6 +122,7 @@ warnings.filterwarnings("ignore")
 from evidently.legacy.calculations.stattests import ks_stat_test, psi_stat_test, get_stattest
 from evidently.legacy.core import ColumnType
 num = ColumnType.Numerical
+ALPHA = float(sys.argv[2])
 data = np.load(sys.argv[1])
 ref, windows, names = data["reference"], data["windows"], list(data["names"])
 out = []
@@ -127,7 +130,7 @@ for w in windows:
     row = {"ks": [], "ks_p": [], "psi": [], "default": [], "default_name": []}
     for i, f in enumerate(names):
         r, c = pd.Series(ref[:, i]), pd.Series(w[:, i])
-        ks = ks_stat_test(r, c, num, 0.05)
+        ks = ks_stat_test(r, c, num, ALPHA)
         psi = psi_stat_test(r, c, num, 0.1)
         st = get_stattest(r, c, num, None)  # Evidently's automatic choice for a numerical column
         d = st(r, c, num, None)
@@ -170,7 +173,7 @@ def compare_library(sample: dict, per_cell: int) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "w.npz"
             np.savez(path, reference=sample["reference"], windows=np.stack(ws), names=np.array(FEATURES))
-            proc = subprocess.run([str(py), "-c", _EVIDENTLY_SCRIPT, str(path)], capture_output=True, text=True, timeout=1800)
+            proc = subprocess.run([str(py), "-c", _EVIDENTLY_SCRIPT, str(path), str(KS_ALPHA)], capture_output=True, text=True, timeout=1800)
         if proc.returncode != 0:
             return {"library": note, "available": False, "error": proc.stderr[-500:]}
         ev = json.loads(proc.stdout)
@@ -178,12 +181,12 @@ def compare_library(sample: dict, per_cell: int) -> dict:
         cells = 0
         lab_ds, ev_ds, ev_default_ds, ev_share = 0, 0, 0, 0
         for r, e in zip(reports, ev):
-            ours = [f.ks_pvalue < 0.05 for f in r.features]
+            ours = [f.ks_pvalue < KS_ALPHA for f in r.features]
             ks_agree += np.mean([a == b for a, b in zip(ours, e["ks"])])
             psi_diff += np.mean([abs(f.psi - p) for f, p in zip(r.features, e["psi"])])
             cells += 1
             lab_ds += r.drifted  # any feature, KS Bonferroni
-            ev_ds += any(p < 0.05 / len(FEATURES) for p in e["ks_p"])  # Evidently's KS p-values, our correction
+            ev_ds += any(p < KS_ALPHA / len(FEATURES) for p in e["ks_p"])  # Evidently's KS p-values, our correction
             ev_default_ds += sum(e["default"]) / len(FEATURES) >= 0.5  # Evidently's default dataset rule (drift_share 0.5)
             ev_share += any(e["default"])
         res["cells"][f"{n}/{delta}"] = {
@@ -204,7 +207,7 @@ def render(res: dict) -> str:
              f"reference 10,000 samples of the inference scenarios' 8 features, shifts on 3 of them "
              f"({', '.join(SHIFTED)}); Python {res['python']}; took {res['seconds']} s.", "",
              "## Share of windows flagged (delta = 0: false-alarm rate; otherwise detection rate)", "",
-             "A rule flags a window when any feature meets it. KS rules use the raw or adjusted p-value < 0.05; "
+             f"A rule flags a window when any feature meets it. KS rules use the raw or adjusted p-value < {KS_ALPHA}; "
              f"JS uses distance > {JS_THRESHOLD}.", ""]
     head = "| window | shift (SD) | " + " | ".join(RULES) + " |"
     lines += [head, "|" + "---|" * (len(RULES) + 2)]
@@ -212,7 +215,7 @@ def render(res: dict) -> str:
         for delta, r in by_delta.items():
             lines.append(f"| {n} | {delta} | " + " | ".join(f"{r[k]:.3f}" for k in RULES) + " |")
     lines += ["", "## Null distribution (healthy windows)", "",
-              "| window | per-feature KS p<0.05 | max-over-features JS median / p99 / max | max PSI median / p99 / max |",
+              f"| window | per-feature KS p<{KS_ALPHA} | max-over-features JS median / p99 / max | max PSI median / p99 / max |",
               "|---|---|---|---|"]
     for n, q in res["null"].items():
         lines.append(f"| {n} | {q['per_feature_ks_rate']:.3f} | {q['max_js_p50']:.3f} / {q['max_js_p99']:.3f} / {q['max_js_max']:.3f} "
@@ -227,7 +230,7 @@ def render(res: dict) -> str:
         if not lib.get("available"):
             lines.append(f"Not available: {lib.get('error', lib['library'])}")
         else:
-            lines += ["| window/shift | KS decision agreement (per feature, p<0.05) | mean abs PSI difference | lab: any feature (KS Bonferroni) "
+            lines += [f"| window/shift | KS decision agreement (per feature, p<{KS_ALPHA}) | mean abs PSI difference | lab: any feature (KS Bonferroni) "
                       "| Evidently KS p-values, Bonferroni | Evidently default: dataset drift (share >= 0.5) | Evidently default: any column | Evidently default test |",
                       "|---|---|---|---|---|---|---|---|"]
             for k, c in lib["cells"].items():

@@ -27,7 +27,8 @@ import re
 import sys
 from pathlib import Path
 
-from lab.repo import alert_rules, duration_s, rule_files as default_rule_files
+from lab.repo import alert_rules, duration_s
+from lab.repo import rule_files as default_rule_files
 from lab.telemetry.record import Recording
 
 WATCHDOG = "MLLabWatchdog"

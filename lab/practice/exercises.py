@@ -46,7 +46,7 @@ DRILLS = (
           "Two runs lost units: how did each lose them, and which one also shows it in its loss?",
           ("healthy", "dead-relu", "loss-spike"), "dead"),
     Drill("drift", "A served model: input drift against accuracy",
-          "Each panel shows, per window, the largest PSI over the input features (solid, dashed line at 0.25) and "
+          f"Each panel shows, per window, the largest PSI over the input features (solid, dashed line at {PSI_MAJOR}) and "
           "the accuracy on labelled samples (dotted, right axis). What happened in each stream, and why does one "
           "of them fool the input monitor?",
           ("serving-healthy", "drift", "concept-drift"), "drift"),

@@ -20,7 +20,7 @@ from opentelemetry._logs import SeverityNumber
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Sampler, SamplingResult, TraceIdRatioBased
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from lab.serving.loop import RequestRecord, ServeEvent, ServeResult, Server, WindowRecord
+from lab.serving.loop import RequestRecord, ServeEvent, Server, ServeResult, WindowRecord
 from lab.telemetry.catalogue import create
 from lab.telemetry.observer import BaseObserver
 from lab.telemetry.otel import Telemetry

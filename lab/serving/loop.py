@@ -97,30 +97,6 @@ class ServeResult:
     wall_s: float = 0.0
     latencies: list[float] = field(default_factory=list)
 
-
-@dataclass
-class ServeEvent:
-    name: str  # retrain
-    window: int
-    message: str
-    attributes: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class ServeResult:
-    spec: InferenceSpec
-    seed: int
-    windows: list[WindowRecord] = field(default_factory=list)
-    events: list[ServeEvent] = field(default_factory=list)
-    baseline_accuracy: float = math.nan
-    baseline_ece: float = math.nan
-    requests: int = 0
-    errors: int = 0
-    stopped: str = "completed"  # completed | interrupted
-    train_s: float = 0.0
-    wall_s: float = 0.0
-    latencies: list[float] = field(default_factory=list)
-
     @property
     def units(self) -> int:
         """Units of work done (the observer protocol's unit: a request)."""

@@ -9,7 +9,7 @@ import math
 
 from lab.serving.console import ServeConsole, fmt
 from lab.serving.export import InferenceTelemetryObserver, RequestSampler
-from lab.serving.loop import ServeResult, Server
+from lab.serving.loop import Server, ServeResult
 from lab.serving.signatures import LABELS, SERVE_SIGNATURES, onsets, peaks
 from lab.telemetry.otel import INFERENCE_SERVICE, RunIdentity, Telemetry
 from lab.telemetry.session import Family, Outcome, run_session

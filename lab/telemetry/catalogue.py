@@ -15,6 +15,8 @@ from typing import Callable, Iterable, Literal
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
+from lab.thresholds import OVERFIT_RATIO_THRESHOLD
+
 # Step-duration buckets (seconds): from a tiny MLP step (~1 ms) to a paced/slow step.
 STEP_DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
@@ -53,7 +55,7 @@ CATALOGUE: tuple[Instrument, ...] = (
                "evaluation, split=validation the loss on the whole fixed validation set."),
     Instrument("ml.training.loss_ratio", "gauge", "1", (), "ml_training_loss_ratio",
                "generalization_gap (validation_loss / training_loss)", "every evaluation",
-               "Validation loss divided by training loss; above 1.3 the model generalises worse than it fits."),
+               f"Validation loss divided by training loss; above {OVERFIT_RATIO_THRESHOLD} the model generalises worse than it fits."),
     Instrument("ml.training.validation.loss_rise", "gauge", "1", (), "ml_training_validation_loss_rise_ratio",
                "validation_loss_vs_best", "every evaluation",
                "Validation loss divided by its running minimum in this run; 1 while it improves, above 1.1 when "

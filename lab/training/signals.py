@@ -93,5 +93,5 @@ class OverfitTracker:
 
 
 def overfitting(ratio: float, evals_since_best: int) -> bool:
-    """The overfitting signature: generalisation gap above 1.3 while validation has stalled."""
+    """The overfitting signature: generalisation gap above its threshold while validation has stalled."""
     return ratio > OVERFIT_RATIO_THRESHOLD and evals_since_best >= OVERFIT_STALL_EVALS

@@ -19,9 +19,9 @@ import yaml
 
 from lab import thresholds
 from lab.dashboards import RUNBOOKS_BASE
+from lab.repo import ROOT
 from lab.telemetry.otel import LAB_INTERVAL_SECONDS
 
-from lab.repo import ROOT
 ALERTS_DIR = ROOT / "prometheus" / "alerts"
 RULE_FILES = sorted(ALERTS_DIR.glob("*.rules.yml"))
 SECTIONS = ("What you see", "Root cause", "What the signals show", "What to do")
@@ -213,9 +213,8 @@ MUTANT_IDS = sorted(_mutants())
 @pytest.fixture(scope="module")
 def mutant_verdicts(promtool, tmp_path_factory) -> dict[str, int]:
     """promtool's exit status on every mutant, run in parallel (each run is a separate process)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     import tempfile
+    from concurrent.futures import ThreadPoolExecutor
 
     base = tmp_path_factory.mktemp("mutants")
 

@@ -14,9 +14,9 @@ import pytest
 
 from lab import thresholds
 from lab.dashboards import OUT_DIR, all_dashboards, path_of, to_json
-from lab.repo import ROOT
 from lab.dashboards.__main__ import main as dashboards_main
-from lab.dashboards.model import FAMILIES, ANY
+from lab.dashboards.model import ANY, FAMILIES
+from lab.repo import ROOT
 
 DASHBOARDS = all_dashboards()
 IDS = [d.uid for d in DASHBOARDS]

@@ -13,8 +13,8 @@ import re
 import yaml
 
 from lab.dashboards import RUNBOOKS_BASE, all_dashboards
-from lab.repo import ROOT
 from lab.dashboards.model import ANY, INFERENCE, TRAINING
+from lab.repo import ROOT
 from lab.specs.loader import known_scenarios, load_scenario
 
 FAMILY_OF_KIND = {"training": TRAINING, "inference": INFERENCE}

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m pytest tests/e2e/test_alert_matrix.py      (part of `make test`, ~6 min)
 
-A bounded version of `make alert-matrix` (lab/alert_matrix.py): training scenarios and
+A bounded version of `make alert-matrix` (lab/dev/alert_matrix.py): training scenarios and
 fixes `--fast` over seeds 0 and 1; the inference scenarios (not their fixes) paced at
 speed 2 for one seed, two at a time (their alerts judge fresh drift windows only, so they
 cannot be squeezed into a --fast run); one SIGKILLed run for MLLabTelemetryStopped. Both
@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -24,9 +23,9 @@ import requests
 from lab.dev.alert_matrix import render_report, run_fast_matrix
 from lab.dev.stack import NativeStack
 from lab.families import record_run
+from lab.repo import ROOT
 from lab.specs.loader import load_scenario
 
-from lab.repo import ROOT
 SEEDS = [0, 1]
 INFERENCE_SEEDS = [0]
 INFERENCE_SPEED = 2.0

@@ -5,7 +5,7 @@ panel queries is produced by something.
 One stack for the module (tests/conftest.py `native_stack`), one --fast run per scenario
 (seconds each). Queries go to Prometheus as Grafana would send them: dashboard variables
 substituted ($scenario = the scenario, $variant = fault), $__rate_interval / $__interval /
-$__range expanded for the lab's 5 s interval (lab/dashboards/contract.py), range queries
+$__range expanded for the lab's 5 s interval (lab/dev/panel_contract.py), range queries
 over the run's window, instant queries at its end.
 
 A --fast run compresses a run into seconds (serving runs export after every drift window).
@@ -16,7 +16,6 @@ panels once more, and the panels a --fast run may leave empty (a panel's declare
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -25,9 +24,9 @@ import pytest
 import requests
 
 from lab.dashboards import all_dashboards
-from lab.repo import ROOT
-from lab.dev.panel_contract import Selection, expand, metric_names, query_panel, rate_interval
 from lab.dashboards.model import ANY, INFERENCE, TRAINING
+from lab.dev.panel_contract import Selection, expand, metric_names, query_panel, rate_interval
+from lab.repo import ROOT
 from lab.specs.loader import known_scenarios, load_scenario
 
 DASHBOARDS = all_dashboards()

@@ -1,7 +1,7 @@
 """A real `--fast` training run through the real collector into the real Prometheus.
 
 Uses the session's native stack (tests/conftest.py: `native_stack`). Names and
-labels are checked against the metric catalogue (lab/instruments.py, docs/metrics.md).
+labels are checked against the metric catalogue (lab/telemetry/catalogue.py, docs/metrics.md).
 """
 
 import json
@@ -9,15 +9,14 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from lab.repo import ROOT
 from lab.telemetry.catalogue import CATALOGUE as _ALL
 
 CATALOGUE = [i for i in _ALL if i.family == "training"]  # inference: tests/e2e/test_inference_run.py
 
-from lab.repo import ROOT
 HOST = socket.gethostname()
 
 

@@ -1,11 +1,9 @@
 """Interpretation drills: answers come from the scenario files, pictures from real runs."""
 
-from pathlib import Path
 
 from lab.practice import exercises as ex
-from lab.specs.loader import load_scenario
-
 from lab.repo import ROOT
+from lab.specs.loader import load_scenario
 
 
 def test_committed_drills_are_current_with_the_scenario_stories():

@@ -1,6 +1,5 @@
 """Practice mode: case choice, answers, hints, scores and history (no runs here)."""
 
-from pathlib import Path
 
 import pytest
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
@@ -11,8 +10,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from lab.practice import triage as t
 from lab.repo import ROOT
-from lab.telemetry.outage import ExportGate
 from lab.specs.loader import known_scenarios, load_scenario
+from lab.telemetry.outage import ExportGate
 
 
 class InMemoryMetricExporterStub(MetricExporter):

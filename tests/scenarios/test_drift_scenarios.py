@@ -1,14 +1,14 @@
 """Inference scenarios over 5 seeds in --fast mode: each drift reaches its signature within
 bounded windows, the healthy stream and the fixes end clear, and concept drift drops accuracy
-while PSI and KS stay quiet. Signatures: lab/serve_signatures.py."""
+while PSI and KS stay quiet. Signatures: lab/serving/signatures.py."""
 
 import functools
 
 import pytest
 
-from lab.specs.loader import load_scenario
 from lab.serving.loop import Server
 from lab.serving.signatures import SERVE_SIGNATURES, onsets, peaks, tail_onsets
+from lab.specs.loader import load_scenario
 
 SEEDS = range(5)
 # The alert each signature stands for (the rules live in prometheus/alerts/, docs/drift.md).

@@ -11,8 +11,8 @@ import pytest
 
 from lab.specs.loader import load_scenario
 from lab.thresholds import GRAD_SPIKE_CRITICAL
-from lab.training.signatures import onsets, peaks
 from lab.training.loop import Trainer
+from lab.training.signatures import onsets, peaks
 
 SEEDS = range(5)
 

@@ -6,9 +6,9 @@ import pytest
 
 from lab.specs.loader import load_scenario
 from lab.thresholds import OVERFIT_RATIO_THRESHOLD
+from lab.training.loop import Trainer
 from lab.training.signals import overfitting
 from lab.training.signatures import onsets
-from lab.training.loop import Trainer
 
 SEEDS = range(5)
 # The fault must show within these bounds (measured: ratio > 1.3 by step 45-55,

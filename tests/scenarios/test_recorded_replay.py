@@ -15,11 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from lab.families import record_run
 from lab.dev.replay import promtool_test
-from lab.specs.loader import known_scenarios, load_scenario
-
+from lab.families import record_run
 from lab.repo import ROOT
+from lab.specs.loader import known_scenarios, load_scenario
 
 
 @pytest.fixture(scope="module")

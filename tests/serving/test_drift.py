@@ -1,4 +1,4 @@
-"""lab/drift.py: every statistic against scipy on shared vectors, PSI on hand-computed cases, bad input."""
+"""lab/serving/drift.py: every statistic against scipy on shared vectors, PSI on hand-computed cases, bad input."""
 
 import math
 
@@ -9,16 +9,16 @@ from scipy.stats import entropy, false_discovery_control, ks_2samp
 
 from lab.serving.drift import (
     EPSILON,
+    DriftInputError,
+    DriftMonitor,
+    OutputMonitor,
     benjamini_hochberg,
     bin_counts,
     bonferroni,
-    DriftInputError,
-    DriftMonitor,
     js_distance,
     kl_divergence,
     ks_pvalue,
     ks_statistic,
-    OutputMonitor,
     proportions,
     psi,
     reference_edges,

@@ -1,4 +1,4 @@
-"""lab/serve.py and its telemetry: a small real served model, delayed labels, ECE, validation, OTel output."""
+"""lab/serving/loop.py and its telemetry: a small real served model, delayed labels, ECE, validation, OTel output."""
 
 import math
 import re
@@ -10,13 +10,13 @@ from opentelemetry.sdk.metrics.export import Gauge, Histogram, InMemoryMetricRea
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
+from lab.serving.loop import MIN_LABELS, Server, schedule
+from lab.serving.model import expected_calibration_error, make_world
+from lab.serving.run import run_serving
 from lab.specs.base import SpecError
 from lab.specs.loader import build_spec
 from lab.specs.serving import FEATURES
 from lab.telemetry.catalogue import ALLOWED_ATTRIBUTES, CATALOGUE
-from lab.serving.loop import MIN_LABELS, schedule, Server
-from lab.serving.model import expected_calibration_error, make_world
-from lab.serving.run import run_serving
 
 SMALL = {
     "name": "small", "title": "small serving test", "kind": "inference",

@@ -3,8 +3,7 @@
 import pytest
 
 from lab.specs.base import SpecError
-from lab.specs.loader import build_spec
-from lab.specs.loader import known_scenarios, load_scenario, UnknownScenario
+from lab.specs.loader import UnknownScenario, build_spec, known_scenarios, load_scenario
 
 
 def test_every_scenario_file_is_valid_and_tells_its_story():

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from lab.repo import ROOT
+
 COLLECTOR_BASE = ROOT / "otel-collector" / "config.yaml"
 COLLECTOR_COMPOSE = ROOT / "otel-collector" / "config.compose.yaml"
 RULE_FILES = sorted((ROOT / "prometheus").rglob("*.rules.yml"))

@@ -1,7 +1,6 @@
-"""docs/metrics.md and lab/instruments.py must describe the same instruments."""
+"""docs/metrics.md and lab/telemetry/catalogue.py must describe the same instruments."""
 
 import re
-from pathlib import Path
 
 from lab.repo import ROOT
 from lab.telemetry.catalogue import CATALOGUE

@@ -2,20 +2,18 @@
 
 import math
 import re
-from pathlib import Path
 
 import pytest
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 from opentelemetry.sdk.metrics.export import Gauge, Histogram, InMemoryMetricReader, Sum
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from lab.specs.loader import build_spec
-from lab.training.export import TelemetryObserver
-from lab.telemetry.catalogue import ALLOWED_ATTRIBUTES, BY_NAME, CATALOGUE, prometheus_series_count
-from lab.telemetry.otel import LAB_INTERVAL_SECONDS, export_interval_ms, RunIdentity, Telemetry
-from lab.training.loop import Trainer
-
 from lab.repo import ROOT
+from lab.specs.loader import build_spec
+from lab.telemetry.catalogue import ALLOWED_ATTRIBUTES, BY_NAME, CATALOGUE, prometheus_series_count
+from lab.telemetry.otel import LAB_INTERVAL_SECONDS, RunIdentity, Telemetry, export_interval_ms
+from lab.training.export import TelemetryObserver
+from lab.training.loop import Trainer
 
 
 def _run(spec, seed=0, reader=None, spans=None, logs=None):
@@ -50,7 +48,7 @@ def test_every_catalogued_instrument_is_emitted_with_its_unit_kind_and_attribute
     seen = {}
     for _, m, p in _points(data):
         seen.setdefault(m.name, (m, set()))[1].add(tuple(sorted(p.attributes)))
-    assert set(seen) == {i.name for i in CATALOGUE if i.family == "training"}, "emitted instruments differ from lab/instruments.py"
+    assert set(seen) == {i.name for i in CATALOGUE if i.family == "training"}, "emitted instruments differ from lab/telemetry/catalogue.py"
     kinds = {"gauge": Gauge, "counter": Sum, "histogram": Histogram}
     for name, (m, attr_sets) in seen.items():
         inst = BY_NAME[name]

@@ -8,10 +8,10 @@ from torch import nn
 
 from lab.specs.loader import build_spec
 from lab.specs.training import ModelSpec
-from lab.training.models import build_model
 from lab.telemetry.observer import BaseObserver
 from lab.thresholds import MAX_NONFINITE_STREAK
-from lab.training.loop import global_grad_norm, Trainer
+from lab.training.loop import Trainer, global_grad_norm
+from lab.training.models import build_model
 
 
 def test_global_grad_norm_matches_torch():

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from lab.training.signals import IntervalPeak, overfitting, OverfitTracker, RollingMean
+from lab.training.signals import IntervalPeak, OverfitTracker, RollingMean, overfitting
 
 
 def test_rolling_mean_uses_the_last_window_and_skips_non_finite():

@@ -3,8 +3,8 @@
 import math
 
 from lab.specs.loader import build_spec
-from lab.training.signatures import onsets
 from lab.training.loop import EvalRecord, RunResult
+from lab.training.signatures import onsets
 
 
 def _eval(step, train, val, since_best=0, dead=0.0):
