@@ -314,38 +314,51 @@ def run_fast_matrix(stack: NativeStack, seeds: list[int], scenarios: list[str] |
             killer.join()
         last_run_end = time.time()
         result.run_seconds = last_run_end - t0
-        # Any alert the final state satisfies fires within the longest for: + export + evaluation;
-        # its notification can wait a group_interval behind an earlier one of the same group.
-        quiet_period = max(duration_s(r.get("for")) for r in rules.values()) + 3 * LAB_INTERVAL_SECONDS \
-            + AM_GROUP_INTERVAL_S + AM_GROUP_WAIT_S
-        if killed_run:  # 15 s threshold + for: 10s after the last sample
-            quiet_period = max(quiet_period, 15 + 10 + 3 * LAB_INTERVAL_SECONDS + AM_GROUP_WAIT_S)
-        deadline = last_run_end + max_wait_s
-        while True:
-            _collect(stack, result, t0)
-            missing = [(row, a) for row, alerts in expected.items() for a in alerts
-                       if any(not set(result.seeds_of(row)) <= set(getattr(result, src).get(row, {}).get(a, []))
-                              for src in ("prometheus", "alertmanager"))]
-            now = time.time()
-            if (not missing and now - last_run_end >= quiet_period) or now >= deadline:
-                break
-            time.sleep(2)
+        _wait_until_settled(stack, result, rules, t0, last_run_end, max_wait_s, killed_run)
         result.wait_seconds = time.time() - last_run_end
-    # detection latency of the paced inference rows (onset on a window -> firing)
+    result.latency += _inference_latency(stack, result, rules, poller.first, onset_files)
+    return result
+
+
+def _wait_until_settled(stack: NativeStack, result: MatrixResult, rules: dict, t0: float, last_run_end: float,
+                        max_wait_s: float, killed_run: bool) -> None:
+    """Collect until every expected alert reached Prometheus and the sink and any unexpected one had time to show."""
+    # Any alert the final state satisfies fires within the longest for: + export + evaluation;
+    # its notification can wait a group_interval behind an earlier one of the same group.
+    quiet_period = max(duration_s(r.get("for")) for r in rules.values()) + 3 * LAB_INTERVAL_SECONDS \
+        + AM_GROUP_INTERVAL_S + AM_GROUP_WAIT_S
+    if killed_run:  # 15 s threshold + for: 10s after the last sample
+        quiet_period = max(quiet_period, 15 + 10 + 3 * LAB_INTERVAL_SECONDS + AM_GROUP_WAIT_S)
+    deadline = last_run_end + max_wait_s
+    while True:
+        _collect(stack, result, t0)
+        missing = [(row, a) for row, alerts in result.expected.items() for a in alerts
+                   if any(not set(result.seeds_of(row)) <= set(getattr(result, src).get(row, {}).get(a, []))
+                          for src in ("prometheus", "alertmanager"))]
+        now = time.time()
+        if (not missing and now - last_run_end >= quiet_period) or now >= deadline:
+            break
+        time.sleep(2)
+
+
+def _inference_latency(stack: NativeStack, result: MatrixResult, rules: dict, prometheus_first: dict,
+                       onset_files: dict[str, Path]) -> list["LatencyRow"]:
+    """Detection latency of the paced inference rows: onset on a window -> firing in Prometheus and at the sink."""
     sink_first: dict[tuple[str, str], float] = {}
     for received, a in stack.firing_sink_alerts():
         sink_first.setdefault((a["labels"].get("instance", ""), a["labels"]["alertname"]), received)
+    rows = []
     for instance, path in onset_files.items():
         if not path.exists():
             continue
-        parsed = _parse_instance(instance, tag)
+        parsed = _parse_instance(instance, result.tag)
         for alert, onset in json.loads(path.read_text()).items():
-            if parsed and alert in expected.get(parsed[0], []):
-                p, s = poller.first.get((instance, alert)), sink_first.get((instance, alert))
-                result.latency.append(LatencyRow(alert, parsed[0].split(":")[0], parsed[1], inference_speed,
-                                                 duration_s(rules[alert].get("for")), onset,
-                                                 None if p is None else p - onset, None if s is None else s - onset))
-    return result
+            if parsed and alert in result.expected.get(parsed[0], []):
+                p, s = prometheus_first.get((instance, alert)), sink_first.get((instance, alert))
+                rows.append(LatencyRow(alert, parsed[0].split(":")[0], parsed[1], result.inference_speed,
+                                       duration_s(rules[alert].get("for")), onset,
+                                       None if p is None else p - onset, None if s is None else s - onset))
+    return rows
 
 
 def _collect(stack: NativeStack, result: MatrixResult, t0: float) -> None:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from lab.repo import ROOT, read_dotenv
 
@@ -184,6 +185,16 @@ class NativeStack:
 
     def wait_for_series(self, promql: str, timeout: float = 60) -> list[dict]:
         return poll(f"Prometheus series {promql}", lambda: self.query(promql), timeout)
+
+    def collector_metrics(self) -> dict[str, float]:
+        """The collector's own metrics (its Prometheus endpoint), summed over labels: {sample name: value}."""
+        r = requests.get(self.collector_metrics_url, timeout=10)
+        r.raise_for_status()
+        out: dict[str, float] = {}
+        for family in text_string_to_metric_families(r.text):
+            for sample in family.samples:
+                out[sample.name] = out.get(sample.name, 0.0) + sample.value
+        return out
 
     # --- collector file exporter --------------------------------------------------------
     def exported(self, signal: str) -> list[dict]:

@@ -48,117 +48,138 @@ def _fmt_s(s: float | None) -> str:
     return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min"
 
 
+def _start(args) -> int:
+    case = t.pick_case(args.seed, confounder=args.confounder)
+    t.open_case(case)
+    print(f"Case {case.case_id} (seed {case.seed}) is running as lab_scenario=\"{t.MYSTERY}\", "
+          f"lab_variant=\"{t.CASE_VARIANT}\".\n"
+          "Watch the terminal below and the dashboards (Training health / Production drift; pick scenario "
+          f"'{t.MYSTERY}'). In another terminal: `lab triage hint`, `lab triage answer DIAGNOSIS`, "
+          "`lab triage reveal`. Ctrl-C stops the run; the case stays open.\n")
+    try:
+        t.run_case(case, fast=args.fast, speed=args.speed, telemetry=args.telemetry,
+                   live=False if args.plain else None)
+    except KeyboardInterrupt:
+        print("\nRun stopped; the case is still open.")
+    print("\nRun over. Diagnose with `lab triage answer DIAGNOSIS` (list: `lab triage diagnoses`).")
+    return 0
+
+
+def _diagnoses(args) -> int:
+    print("\n".join(t.diagnoses()))
+    return 0
+
+
+def _scores(args) -> int:
+    rows = t.history()
+    try:
+        cur = t.load_current()
+        if not any(r["case_id"] == cur.case_id and r["started_at"] == cur.started_at for r in rows):
+            rows.append({**t.asdict(cur), "score": cur.score})
+    except t.TriageError:
+        pass
+    if not rows:
+        print("No cases yet: start one with `lab triage start`.")
+        return 0
+    print(f"{'case':<7} {'started':<17} {'diagnosis':<16} {'solved':<7} {'time':>8} {'tries':>5} {'hints':>5} {'score':>5}")
+    for r in rows:
+        solved = r.get("solved_at") is not None
+        took = (r["solved_at"] - r["started_at"]) if solved else None
+        print(f"{r['case_id']:<7} {time.strftime('%Y-%m-%d %H:%M', time.localtime(r['started_at'])):<17} "
+              f"{r['diagnosis']:<16} {'yes' if solved else 'no':<7} {_fmt_s(took):>8} {len(r['attempts']):>5} "
+              f"{r['hints_used']:>5} {r.get('score', 0):>5}")
+    s = t.summarise_scores(rows)
+    print(f"\n{s['solved']}/{s['cases']} solved · median time to a correct diagnosis {_fmt_s(s['median_time_s'])} · "
+          f"mean score {s['mean_score']} · hints per case {s['hints_per_case']}")
+    print("by diagnosis: " + ", ".join(f"{d} {v}" for d, v in s["by_diagnosis"].items()))
+    return 0
+
+
+def _status(case: t.Case, args) -> int:
+    state = "solved" if case.solved_at else "revealed" if case.revealed_at else "open"
+    print(f"Case {case.case_id} (seed {case.seed}): {state}; started {_fmt_s(time.time() - case.started_at)} ago; "
+          f"run {case.run_outcome or 'still running (or stopped)'}; {len(case.attempts)} answers, "
+          f"{case.hints_used} hints; score {case.score}.")
+    return 0
+
+
+def _hint(case: t.Case, args) -> int:
+    n, total, text = t.next_hint(case)
+    print(f"Hint {n}/{total} (-{t.HINT_PENALTY} points each): {text}")
+    return 0
+
+
+def _answer(case: t.Case, args) -> int:
+    r = t.answer(case, args.diagnosis)
+    if r["correct"]:
+        print(f"Correct: {' + '.join(r['right'])}, {_fmt_s(r['elapsed_s'])} after the start, "
+              f"{len(case.attempts)} answer(s), {case.hints_used} hint(s): score {r['score']}.")
+        print("See the whole story with `lab triage reveal`; watch the remedy beside the broken run with "
+              f"`lab triage fix` (or `lab run {case.scenario} --fix`).")
+        return 0
+    msg = "Not quite."
+    if r["right"]:
+        msg += f" {', '.join(r['right'])}: yes."
+    if r["wrong"]:
+        msg += f" {', '.join(r['wrong'])}: no."
+    if r["missing"]:
+        msg += " Something else is going on too." if r["right"] else ""
+    print(msg + " Try again, or `lab triage hint`.")
+    return 1
+
+
+def _reveal(case: t.Case, args) -> int:
+    first_time = case.revealed_at is None
+    r = t.reveal(case)
+    print(f"Case {r['case']}: scenario '{r['scenario']}': {r['title']}")
+    print(f"Answer: {' + '.join(r['truth'])}" + (f" (a telemetry outage {r['outage_s'][0]}-{r['outage_s'][1]} s "
+                                                 "after the start)" if r["confounder"] else ""))
+    print(f"\nRoot cause: {r['root_cause']}\n\nWhat the signals show: {r['what_the_signals_show']}")
+    if r["first_signals"]:
+        first = sorted(r["first_signals"].items(), key=lambda kv: kv[1]["at"])
+        print("\nFirst signals (the lab's failure signatures):")
+        for sig, v in first:
+            print(f"  {sig:<22} {v['unit']} {v['at']}" + (f", {v['elapsed_s']} s after the run started"
+                                                           if v.get("elapsed_s") is not None else ""))
+    elif r["run_outcome"] is None:
+        print("\nThe run did not finish, so its first signals were not recorded.")
+    fired = t.fired_alerts(case, t.prometheus_url())
+    if fired is None:
+        print(f"\nAlerts: Prometheus at {t.prometheus_url()} did not answer (is the stack up? `make up`).")
+    else:
+        print("\nAlerts that fired (seconds after the start): " +
+              (", ".join(f"{a} {s:.0f}" for a, s in sorted(fired.items(), key=lambda kv: kv[1])) or "none"))
+    print(f"Alerts this scenario is expected to fire: {', '.join(r['expected_alerts']) or 'none'}")
+    for alert, url in r["runbooks"].items():
+        print(f"  runbook {alert}: {url}")
+    print(f"\nWhat to do: {r['what_to_do']}")
+    if r["fix"]:
+        print(f"The fix: {r['fix']}  Run it beside this one: `lab triage fix`.")
+    if first_time:
+        t.archive(case)
+    return 0
+
+
+def _fix(case: t.Case, args) -> int:
+    if not t.load_scenario(case.scenario).has_fix:
+        print("Nothing to fix: this case had no model fault." + (" The pipeline outage was the problem."
+                                                                 if case.outage_began_at else ""))
+        return 0
+    if not case.closed:
+        print("Diagnose first (`lab triage answer ...`), or `lab triage reveal`.")
+        return 1
+    t.run_case(case, fix=True, fast=args.fast, speed=args.speed, telemetry=args.telemetry,
+               live=False if args.plain else None)
+    return 0
+
+
+# Commands that need no open case, and those that act on the open one.
+WITHOUT_CASE = {"start": _start, "diagnoses": _diagnoses, "scores": _scores}
+ON_CASE = {"status": _status, "hint": _hint, "answer": _answer, "reveal": _reveal, "fix": _fix}
+
+
 def main(args) -> int:
     cmd = args.triage_command
-    if cmd == "start":
-        case = t.pick_case(args.seed, confounder=args.confounder)
-        t.open_case(case)
-        print(f"Case {case.case_id} (seed {case.seed}) is running as lab_scenario=\"{t.MYSTERY}\", "
-              f"lab_variant=\"{t.CASE_VARIANT}\".\n"
-              "Watch the terminal below and the dashboards (Training health / Production drift; pick scenario "
-              f"'{t.MYSTERY}'). In another terminal: `lab triage hint`, `lab triage answer DIAGNOSIS`, "
-              "`lab triage reveal`. Ctrl-C stops the run; the case stays open.\n")
-        try:
-            t.run_case(case, fast=args.fast, speed=args.speed, telemetry=args.telemetry,
-                       live=False if args.plain else None)
-        except KeyboardInterrupt:
-            print("\nRun stopped; the case is still open.")
-        print("\nRun over. Diagnose with `lab triage answer DIAGNOSIS` (list: `lab triage diagnoses`).")
-        return 0
-    if cmd == "diagnoses":
-        print("\n".join(t.diagnoses()))
-        return 0
-    if cmd == "scores":
-        rows = t.history()
-        try:
-            cur = t.load_current()
-            if not any(r["case_id"] == cur.case_id and r["started_at"] == cur.started_at for r in rows):
-                rows.append({**t.asdict(cur), "score": cur.score})
-        except t.TriageError:
-            pass
-        if not rows:
-            print("No cases yet: start one with `lab triage start`.")
-            return 0
-        print(f"{'case':<7} {'started':<17} {'diagnosis':<16} {'solved':<7} {'time':>8} {'tries':>5} {'hints':>5} {'score':>5}")
-        for r in rows:
-            solved = r.get("solved_at") is not None
-            took = (r["solved_at"] - r["started_at"]) if solved else None
-            print(f"{r['case_id']:<7} {time.strftime('%Y-%m-%d %H:%M', time.localtime(r['started_at'])):<17} "
-                  f"{r['diagnosis']:<16} {'yes' if solved else 'no':<7} {_fmt_s(took):>8} {len(r['attempts']):>5} "
-                  f"{r['hints_used']:>5} {r.get('score', 0):>5}")
-        s = t.summarise_scores(rows)
-        print(f"\n{s['solved']}/{s['cases']} solved · median time to a correct diagnosis {_fmt_s(s['median_time_s'])} · "
-              f"mean score {s['mean_score']} · hints per case {s['hints_per_case']}")
-        print("by diagnosis: " + ", ".join(f"{d} {v}" for d, v in s["by_diagnosis"].items()))
-        return 0
-
-    case = t.load_current()
-    if cmd == "status":
-        state = "solved" if case.solved_at else "revealed" if case.revealed_at else "open"
-        print(f"Case {case.case_id} (seed {case.seed}): {state}; started {_fmt_s(time.time() - case.started_at)} ago; "
-              f"run {case.run_outcome or 'still running (or stopped)'}; {len(case.attempts)} answers, "
-              f"{case.hints_used} hints; score {case.score}.")
-        return 0
-    if cmd == "hint":
-        n, total, text = t.next_hint(case)
-        print(f"Hint {n}/{total} (-{t.HINT_PENALTY} points each): {text}")
-        return 0
-    if cmd == "answer":
-        r = t.answer(case, args.diagnosis)
-        if r["correct"]:
-            print(f"Correct: {' + '.join(r['right'])}, {_fmt_s(r['elapsed_s'])} after the start, "
-                  f"{len(case.attempts)} answer(s), {case.hints_used} hint(s): score {r['score']}.")
-            print("See the whole story with `lab triage reveal`; watch the remedy beside the broken run with "
-                  f"`lab triage fix` (or `lab run {case.scenario} --fix`).")
-            return 0
-        msg = "Not quite."
-        if r["right"]:
-            msg += f" {', '.join(r['right'])}: yes."
-        if r["wrong"]:
-            msg += f" {', '.join(r['wrong'])}: no."
-        if r["missing"]:
-            msg += " Something else is going on too." if r["right"] else ""
-        print(msg + " Try again, or `lab triage hint`.")
-        return 1
-    if cmd == "reveal":
-        first_time = case.revealed_at is None
-        r = t.reveal(case)
-        print(f"Case {r['case']}: scenario '{r['scenario']}': {r['title']}")
-        print(f"Answer: {' + '.join(r['truth'])}" + (f" (a telemetry outage {r['outage_s'][0]}-{r['outage_s'][1]} s "
-                                                     "after the start)" if r["confounder"] else ""))
-        print(f"\nRoot cause: {r['root_cause']}\n\nWhat the signals show: {r['what_the_signals_show']}")
-        if r["first_signals"]:
-            first = sorted(r["first_signals"].items(), key=lambda kv: kv[1]["at"])
-            print("\nFirst signals (the lab's failure signatures):")
-            for sig, v in first:
-                print(f"  {sig:<22} {v['unit']} {v['at']}" + (f", {v['elapsed_s']} s after the run started"
-                                                               if v.get("elapsed_s") is not None else ""))
-        elif r["run_outcome"] is None:
-            print("\nThe run did not finish, so its first signals were not recorded.")
-        fired = t.fired_alerts(case, t.prometheus_url())
-        if fired is None:
-            print(f"\nAlerts: Prometheus at {t.prometheus_url()} did not answer (is the stack up? `make up`).")
-        else:
-            print("\nAlerts that fired (seconds after the start): " +
-                  (", ".join(f"{a} {s:.0f}" for a, s in sorted(fired.items(), key=lambda kv: kv[1])) or "none"))
-        print(f"Alerts this scenario is expected to fire: {', '.join(r['expected_alerts']) or 'none'}")
-        for alert, url in r["runbooks"].items():
-            print(f"  runbook {alert}: {url}")
-        print(f"\nWhat to do: {r['what_to_do']}")
-        if r["fix"]:
-            print(f"The fix: {r['fix']}  Run it beside this one: `lab triage fix`.")
-        if first_time:
-            t.archive(case)
-        return 0
-    if cmd == "fix":
-        if not t.load_scenario(case.scenario).has_fix:
-            print("Nothing to fix: this case had no model fault." + (" The pipeline outage was the problem."
-                                                                     if case.outage_began_at else ""))
-            return 0
-        if not case.closed:
-            print("Diagnose first (`lab triage answer ...`), or `lab triage reveal`.")
-            return 1
-        t.run_case(case, fix=True, fast=args.fast, speed=args.speed, telemetry=args.telemetry,
-                   live=False if args.plain else None)
-        return 0
-    raise AssertionError(cmd)
+    if cmd in WITHOUT_CASE:
+        return WITHOUT_CASE[cmd](args)
+    return ON_CASE[cmd](t.load_current(), args)

@@ -190,11 +190,6 @@ class Telemetry:
             lg.addHandler(self.export_errors)
             lg.propagate = False
 
-    def flush(self, timeout_ms: int = 5000) -> None:
-        self.meter_provider.force_flush(timeout_ms)
-        self.tracer_provider.force_flush(timeout_ms)
-        self.logger_provider.force_flush(timeout_ms)
-
     def shutdown(self) -> None:
         # Order: traces and logs first (short), metrics last so its final collection
         # carries the end-of-run values.
