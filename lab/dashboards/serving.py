@@ -25,7 +25,7 @@ RUN_LEGEND = "{{lab_scenario}}/{{lab_variant}}"
 # Panels on rate()/increase() need two samples of a series inside their window: --fast
 # serving runs export after every drift window (lab/serving/export.py), and the contract
 # test also holds every serving panel to data on a run at the real 5 s pace
-# (tests/dashboards/test_panel_contract.py, PACED_RUNS).
+# (tests/dev/test_panel_contract.py, PACED_RUNS).
 
 
 def _m(name: str) -> str:

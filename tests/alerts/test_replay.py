@@ -6,7 +6,7 @@ tests/alerts/recordings/ holds one recording per scenario and fix variant (seed 
 `make record-alerts`). For each, the generated promtool test must pass: the scenario's
 expected alerts fire and no other does; fixes and the healthy baseline fire none.
 tests/scenarios/test_recorded_replay.py records fresh runs and replays them too, and
-tests/e2e/test_alert_matrix.py compares the recorder's series with a real Prometheus's.
+tests/dev/test_alert_matrix.py compares the recorder's series with a real Prometheus's.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The alert matrix on the native stack: each scenario fires exactly its expected alerts.
 
-    .venv/bin/python -m pytest tests/e2e/test_alert_matrix.py      (part of `make test`, ~6 min)
+    .venv/bin/python -m pytest tests/dev/test_alert_matrix.py      (part of `make test`, ~6 min)
 
 A bounded version of `make alert-matrix` (lab/dev/alert_matrix.py): training scenarios and
 fixes `--fast` over seeds 0 and 1; the inference scenarios (not their fixes) paced at
@@ -40,7 +40,7 @@ def stack(native_stack) -> NativeStack:
 def matrix(stack):
     m = run_fast_matrix(stack, SEEDS, inference_seeds=INFERENCE_SEEDS, inference_speed=INFERENCE_SPEED,
                         inference_fixes=False, inference_parallel=2, progress=lambda s: None)
-    print(render_report(m, [], "in tests/e2e/test_alert_matrix.py"))
+    print(render_report(m, [], "in tests/dev/test_alert_matrix.py"))
     return m
 
 
