@@ -11,7 +11,7 @@ Fixtures (session-scoped, so a session builds and starts things at most once):
   "alertmanager": Path, "amtool": Path}``, the pinned binaries built from Go modules by
   ``scripts/native/build.sh`` (cached under ``~/.cache/ml-obs-lab``). A failed build fails
   the test with the build's one-line message; nothing is skipped.
-- ``dashboard_linter``, ``compose_check``: further binaries built the same way.
+- ``promtool``, ``pint``, ``dashboard_linter``, ``compose_check``: further binaries built the same way.
 - ``tiny_raw``, ``tiny_spec``: a tiny but real training scenario (raw dict, validated spec).
 - ``native_stack``: a running native stack on free ports in a temporary state directory
   (lab.dev.stack.private_native_stack, whose docstring lists the helpers), stopped at the
@@ -87,6 +87,16 @@ def lab_env() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def native_bins() -> dict[str, Path]:
     return _build("otelcol", "prometheus", "alertmanager")
+
+
+@pytest.fixture(scope="session")
+def promtool() -> Path:
+    return _build("prometheus")["promtool"]
+
+
+@pytest.fixture(scope="session")
+def pint() -> Path:
+    return _build("pint")["pint"]
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ import yaml
 
 from lab import thresholds
 from lab.dashboards import RUNBOOKS_BASE
-from lab.repo import ROOT
+from lab.repo import ROOT, alert_rules, duration_s
 from lab.telemetry.otel import LAB_INTERVAL_SECONDS
 
 ALERTS_DIR = ROOT / "prometheus" / "alerts"
@@ -28,21 +28,7 @@ SECTIONS = ("What you see", "Root cause", "What the signals show", "What to do")
 SEVERITIES = {"none", "info", "warning", "critical"}
 
 
-def alerts() -> dict[str, dict]:
-    out = {}
-    for path in RULE_FILES:
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            for rule in group["rules"]:
-                if "alert" in rule:
-                    out[rule["alert"]] = {**rule, "_file": path}
-    return out
-
-
-ALERTS = alerts()
-
-
-def duration_s(text: str) -> float:
-    return sum(float(n) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[u] for n, u in re.findall(r"(\d+)(ms|s|m|h)", text))
+ALERTS = {name: {**rule, "_file": path} for path in RULE_FILES for name, rule in alert_rules([path]).items()}
 
 
 def test_there_are_alerts_for_every_failure_the_lab_teaches():

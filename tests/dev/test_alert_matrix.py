@@ -61,9 +61,7 @@ def test_the_matrix_covers_every_scenario_and_the_killed_run(matrix):
 
 
 @pytest.mark.stack
-def test_pint_passes_against_the_test_prometheus(matrix, native_stack, tmp_path):
-    pint = subprocess.run([str(ROOT / "scripts/native/build.sh"), "--print-paths", "pint"], capture_output=True,
-                          text=True, check=True).stdout.strip().split("=", 1)[1]
+def test_pint_passes_against_the_test_prometheus(matrix, native_stack, pint, tmp_path):
     config = tmp_path / "pint.hcl"
     config.write_text((ROOT / ".pint.hcl").read_text()
                       + f'\nprometheus "lab" {{\n  uri     = "{native_stack.prometheus_url}"\n  timeout = "30s"\n}}\n')
@@ -74,10 +72,8 @@ def test_pint_passes_against_the_test_prometheus(matrix, native_stack, tmp_path)
 
 
 @pytest.mark.stack
-def test_pint_live_checks_really_query_prometheus(matrix, native_stack, tmp_path):
+def test_pint_live_checks_really_query_prometheus(matrix, native_stack, pint, tmp_path):
     # Control: a rule on a series this Prometheus never had is reported.
-    pint = subprocess.run([str(ROOT / "scripts/native/build.sh"), "--print-paths", "pint"], capture_output=True,
-                          text=True, check=True).stdout.strip().split("=", 1)[1]
     (tmp_path / "prometheus/alerts").mkdir(parents=True)
     (tmp_path / "pint.hcl").write_text((ROOT / ".pint.hcl").read_text()
                                        + f'\nprometheus "lab" {{\n  uri = "{native_stack.prometheus_url}"\n}}\n')

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -19,14 +18,6 @@ from lab.dev.replay import promtool_test
 from lab.families import record_run
 from lab.repo import ROOT
 from lab.specs.loader import known_scenarios, load_scenario
-
-
-@pytest.fixture(scope="module")
-def promtool() -> Path:
-    proc = subprocess.run([str(ROOT / "scripts/native/build.sh"), "--print-paths", "prometheus"],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return Path(dict(ln.split("=", 1) for ln in proc.stdout.splitlines() if "=" in ln)["promtool"])
 
 
 def variants():

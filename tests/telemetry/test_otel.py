@@ -8,7 +8,7 @@ from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 from opentelemetry.sdk.metrics.export import Gauge, Histogram, InMemoryMetricReader, Sum
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from lab.repo import ROOT
+from lab.repo import read_dotenv
 from lab.specs.loader import build_spec
 from lab.telemetry.catalogue import ALLOWED_ATTRIBUTES, BY_NAME, CATALOGUE, prometheus_series_count
 from lab.telemetry.otel import LAB_INTERVAL_SECONDS, RunIdentity, Telemetry, export_interval_ms
@@ -142,10 +142,7 @@ def test_export_interval_is_the_lab_interval(monkeypatch):
 
 
 def test_lab_interval_agrees_with_the_stack_pin_file():
-    env = dict(
-        line.split("=", 1) for line in (ROOT / ".env").read_text().splitlines()
-        if "=" in line and not line.lstrip().startswith("#")
-    )
+    env = read_dotenv()
     assert env["LAB_INTERVAL"].strip().strip('"') in (f"{LAB_INTERVAL_SECONDS}s", str(LAB_INTERVAL_SECONDS))
 
 
