@@ -21,7 +21,6 @@ import pytest
 import requests
 
 from lab.dev.alert_matrix import render_report, run_fast_matrix
-from lab.dev.stack import NativeStack
 from lab.families import record_run
 from lab.repo import ROOT
 from lab.specs.loader import load_scenario
@@ -32,19 +31,13 @@ INFERENCE_SPEED = 2.0
 
 
 @pytest.fixture(scope="module")
-def stack(native_stack) -> NativeStack:
-    return NativeStack(native_stack.prometheus_url, native_stack.webhook_sink_url, native_stack.otlp_grpc_endpoint)
-
-
-@pytest.fixture(scope="module")
-def matrix(stack):
-    m = run_fast_matrix(stack, SEEDS, inference_seeds=INFERENCE_SEEDS, inference_speed=INFERENCE_SPEED,
+def matrix(native_stack):
+    m = run_fast_matrix(native_stack, SEEDS, inference_seeds=INFERENCE_SEEDS, inference_speed=INFERENCE_SPEED,
                         inference_fixes=False, inference_parallel=2, progress=lambda s: None)
     print(render_report(m, [], "in tests/dev/test_alert_matrix.py"))
     return m
 
 
-@pytest.mark.stack
 def test_every_scenario_fires_exactly_its_expected_alerts(matrix):
     for source in ("prometheus", "alertmanager"):
         c = matrix.counts(source)
@@ -52,7 +45,6 @@ def test_every_scenario_fires_exactly_its_expected_alerts(matrix):
     assert matrix.is_diagonal()
 
 
-@pytest.mark.stack
 def test_the_matrix_covers_every_scenario_and_the_killed_run(matrix):
     rows = {f"{n}:{v}" for n, v in matrix.rows}
     assert {"healthy:fault", "overfit:fault", "overfit:fix", "drift:fault", "serving-healthy:fault",
@@ -60,7 +52,6 @@ def test_the_matrix_covers_every_scenario_and_the_killed_run(matrix):
     assert matrix.counts("prometheus")["tp"] > 10
 
 
-@pytest.mark.stack
 def test_pint_passes_against_the_test_prometheus(matrix, native_stack, pint, tmp_path):
     config = tmp_path / "pint.hcl"
     config.write_text((ROOT / ".pint.hcl").read_text()
@@ -71,7 +62,6 @@ def test_pint_passes_against_the_test_prometheus(matrix, native_stack, pint, tmp
     assert proc.returncode == 0 and "Problems found" not in out, out
 
 
-@pytest.mark.stack
 def test_pint_live_checks_really_query_prometheus(matrix, native_stack, pint, tmp_path):
     # Control: a rule on a series this Prometheus never had is reported.
     (tmp_path / "prometheus/alerts").mkdir(parents=True)
@@ -89,16 +79,15 @@ def _normalise(key: str) -> str:
     return re.sub(r'instance="[^"]*",?', "", key)
 
 
-@pytest.mark.stack
 @pytest.mark.parametrize("scenario", ["overfit", "drift"])
-def test_recorded_series_are_the_series_prometheus_stores(matrix, stack, tmp_path, scenario):
+def test_recorded_series_are_the_series_prometheus_stores(matrix, native_stack, tmp_path, scenario):
     """The recorder translates names and labels as Prometheus's OTLP receiver does."""
     _, rec = record_run(load_scenario(scenario), tmp_path / "rec.json", seed=0)
     recorded = {_normalise(k) for k in rec.series()}
     instance = f"matrix-{matrix.tag}:{scenario}:fault:s0"
     real = set()
     # the series API over the last hour: the run may have ended more than the 5-minute lookback ago
-    r = requests.get(f"{stack.prometheus_url}/api/v1/series", params={"match[]": f'{{instance="{instance}"}}',
+    r = requests.get(f"{native_stack.prometheus_url}/api/v1/series", params={"match[]": f'{{instance="{instance}"}}',
                                                                         "start": time.time() - 3600}, timeout=30)
     r.raise_for_status()
     for labels in r.json()["data"]:

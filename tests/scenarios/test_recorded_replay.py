@@ -27,7 +27,6 @@ def variants():
             yield pytest.param(name, True, id=f"{name}-fix")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name,fix", list(variants()))
 def test_fresh_recording_fires_exactly_the_expected_alerts(promtool, tmp_path, name, fix):
     spec = load_scenario(name, fix=fix)
