@@ -6,5 +6,5 @@
     export      the OTel observer (metrics, spans, logs)
     console     the terminal view
     signatures  when a stream showed each drift failure the lab teaches
-    run         the family record the run session uses (SERVING)
+    run         the family record the run session uses (FAMILY)
 """

@@ -1,6 +1,6 @@
 """The serving family as the run session sees it: summary, closing lines, first signals.
 
-`lab run NAME` for an inference scenario is lab.telemetry.session.run_session with SERVING.
+`lab run NAME` for an inference scenario is lab.telemetry.session.run_session with FAMILY.
 """
 
 from __future__ import annotations
@@ -64,13 +64,13 @@ def _announce(spec) -> str:
     return f"Training {spec.model.name} on {spec.data.reference_size:,} reference samples, then serving it (a few seconds) ..."
 
 
-SERVING = Family(kind="inference", service_name=INFERENCE_SERVICE, loop=Server, console=ServeConsole,
-                 otel_observer=_otel_observer, summarise=summarise, print_summary=print_summary,
-                 first_signals=first_signals,
-                 telemetry_options=lambda spec: {"sampler": RequestSampler(spec.stream.trace_sample_ratio)},
-                 announce=_announce)
+FAMILY = Family(kind="inference", service_name=INFERENCE_SERVICE, loop=Server, console=ServeConsole,
+                otel_observer=_otel_observer, summarise=summarise, print_summary=print_summary,
+                first_signals=first_signals,
+                telemetry_options=lambda spec: {"sampler": RequestSampler(spec.stream.trace_sample_ratio)},
+                announce=_announce)
 
 
 def run_serving(spec, *, max_windows: int | None = None, **kwargs) -> Outcome:
     """An inference scenario through the run session (keyword arguments: run_session's)."""
-    return run_session(spec, SERVING, loop_kwargs={"max_windows": max_windows}, **kwargs)
+    return run_session(spec, FAMILY, loop_kwargs={"max_windows": max_windows}, **kwargs)

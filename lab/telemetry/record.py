@@ -27,7 +27,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from opentelemetry.sdk.metrics.export import Gauge, Histogram, InMemoryMetricReader, Sum
 from pydantic_core import to_json
 
@@ -68,7 +67,11 @@ def format_le(bound: float) -> str:
     """A bucket boundary as Prometheus writes it in `le` (Go strconv 'f', -1: 0.0005, 1, +Inf)."""
     if math.isinf(bound):
         return "+Inf"
-    return np.format_float_positional(bound, trim="-")  # shortest round-trip digits, no exponent
+    # Shortest round-trip digits, no exponent. numpy is imported here, not at the top: the CLI
+    # loads this module for every command, and most of them never format a bucket.
+    import numpy as np
+
+    return np.format_float_positional(bound, trim="-")
 
 
 def series_key(labels: dict[str, str]) -> str:

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
-
 from lab.telemetry.observer import Observer
 from lab.telemetry.otel import RunIdentity, Telemetry, otlp_endpoint, streams
 
@@ -68,6 +66,13 @@ def report_export_errors(view, tel: Telemetry | None, otlp: bool, endpoint: str)
     return errors
 
 
+def _one_torch_thread() -> None:
+    """The lab's small models run faster on one core and leave the other to the stack."""
+    import torch  # here, not at the top: the CLI imports this module for commands that train nothing
+
+    torch.set_num_threads(int(os.environ.get("LAB_TORCH_THREADS", "1")))
+
+
 def run_session(spec, family: Family, *, seed: int = 0, fast: bool = False, speed: float = 1.0,
                 telemetry: str = "auto", quiet: bool = False, live: bool | None = None, verdicts: bool = True,
                 extra_observers: list[Observer] = (), telemetry_kwargs: dict | None = None, console_stream=None,
@@ -78,8 +83,7 @@ def run_session(spec, family: Family, *, seed: int = 0, fast: bool = False, spee
     verdicts: the view names diagnoses (off in practice mode, where they are the answer).
     instance overrides service.instance.id (default <host>:<scenario>:<variant>).
     """
-    # One thread: the lab's small models run faster on one core and leave the other to the stack.
-    torch.set_num_threads(int(os.environ.get("LAB_TORCH_THREADS", "1")))
+    _one_torch_thread()
     identity = RunIdentity(scenario=spec.name, variant=spec.variant, seed=seed, service_name=family.service_name,
                            instance=instance)
     view = family.console(quiet=quiet, live=live, stream=console_stream, verdicts=verdicts)

@@ -6,5 +6,5 @@
     export                 the OTel observer (metrics, spans, logs)
     console                the terminal view
     signatures             when a run showed each failure the lab teaches
-    run                    the family record the run session uses (TRAINING)
+    run                    the family record the run session uses (FAMILY)
 """

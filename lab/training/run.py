@@ -1,6 +1,6 @@
 """The training family as the run session sees it: summary, closing lines, first signals.
 
-`lab run NAME` for a training scenario is lab.telemetry.session.run_session with TRAINING.
+`lab run NAME` for a training scenario is lab.telemetry.session.run_session with FAMILY.
 """
 
 from __future__ import annotations
@@ -67,11 +67,11 @@ def _otel_observer(tel: Telemetry, spec, *, fast: bool, otlp: bool) -> Telemetry
     return TelemetryObserver(tel)
 
 
-TRAINING = Family(kind="training", service_name=TRAINER_SERVICE, loop=Trainer, console=ConsoleView,
-                  otel_observer=_otel_observer, summarise=summarise, print_summary=print_summary,
-                  first_signals=first_signals)
+FAMILY = Family(kind="training", service_name=TRAINER_SERVICE, loop=Trainer, console=ConsoleView,
+                otel_observer=_otel_observer, summarise=summarise, print_summary=print_summary,
+                first_signals=first_signals)
 
 
 def run_training(spec, **kwargs) -> Outcome:
     """A training scenario through the run session (keyword arguments: run_session's)."""
-    return run_session(spec, TRAINING, **kwargs)
+    return run_session(spec, FAMILY, **kwargs)
