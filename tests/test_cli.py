@@ -73,8 +73,8 @@ def test_without_a_collector_the_run_trains_shows_signals_and_says_how_to_start_
     r = lab("run", "overfit", "--fast", "--seed", "1", "--summary-json", str(summary),
             env_extra={"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}"})
     assert r.returncode == 0, r.stderr
-    assert f"No OpenTelemetry collector at http://127.0.0.1:{port}" in r.stdout
-    assert "make up" in r.stdout
+    assert f"No OpenTelemetry collector at http://127.0.0.1:{port}" in r.stderr  # a warning: stderr
+    assert "make up" in r.stderr
     assert "ratio" in r.stdout and "step " in r.stdout  # the signals, line by line (not a terminal)
     assert "Traceback" not in r.stdout + r.stderr
     s = json.loads(summary.read_text())
@@ -83,12 +83,13 @@ def test_without_a_collector_the_run_trains_shows_signals_and_says_how_to_start_
 
 def test_a_collector_that_is_down_never_crashes_a_run(tmp_path):
     # --telemetry on forces the OTLP exporters although nothing listens: every
-    # export fails, the run still finishes, and the failures are reported once.
+    # export fails, the run still finishes, the failures are reported once, and the exit
+    # status says that nothing was delivered (3).
     port = _closed_port()
     r = lab("run", "overfit", "--fast", "--telemetry", "on", "--set", "train.epochs=10",
             env_extra={"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "OTEL_METRIC_EXPORT_INTERVAL": "200"},
             timeout=180)
-    assert r.returncode == 0, r.stderr
-    assert "telemetry exports failed" in r.stdout
+    assert r.returncode == 3, r.stderr
+    assert "telemetry exports failed" in r.stderr and "nothing was delivered" in r.stderr
     assert "Traceback" not in r.stdout + r.stderr
     assert "Run completed: 50 steps" in r.stdout

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
+from lab import options
 from lab.practice import triage as t
+
+EXIT_INTERRUPTED = 130  # as every lab command (lab/cli.py)
 
 
 def add_parser(sub) -> None:
@@ -15,7 +19,8 @@ def add_parser(sub) -> None:
     tsub = p.add_subparsers(dest="triage_command", metavar="ACTION", required=True)
     start = tsub.add_parser("start", help="pick a hidden case and run it live (this terminal shows its signals)",
                             description="Pick a hidden case and run it. The same --seed gives everyone the same case.")
-    start.add_argument("--seed", type=int, help="case seed to share with a class (default: random)")
+    start.add_argument("--seed", type=options.seed,
+                       help=f"case seed to share with a class, {options.SEED_MIN} to {options.SEED_MAX} (default: random)")
     conf = start.add_mutually_exclusive_group()
     conf.add_argument("--confounder", dest="confounder", action="store_const", const=True,
                       help="always add a telemetry-pipeline outage")
@@ -28,16 +33,22 @@ def add_parser(sub) -> None:
                                       "(e.g. `lab triage answer overfitting pipeline`); `healthy` if nothing is.")
     ans.add_argument("diagnosis", nargs="+", help="one or more of the names `lab triage diagnoses` lists")
     tsub.add_parser("diagnoses", help="list the diagnoses an answer can name")
-    tsub.add_parser("reveal", help="show the truth: scenario, first signal, alerts fired, runbooks")
+    reveal = tsub.add_parser("reveal", help="show the truth: scenario, first signal, alerts fired, runbooks")
+    _json_option(reveal)
     fix = tsub.add_parser("fix", help="run the remedy under the same neutral name (variant fix), for side by side")
     _run_options(fix)
-    tsub.add_parser("status", help="show the open case: time running, attempts, hints used")
-    tsub.add_parser("scores", help="summarise the history of cases")
+    _json_option(tsub.add_parser("status", help="show the open case: time running, attempts, hints used"))
+    _json_option(tsub.add_parser("scores", help="summarise the history of cases"))
+
+
+def _json_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable output (stable keys)")
 
 
 def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fast", action="store_true", help="run flat out (tests); default is paced for people")
-    p.add_argument("--speed", type=float, default=1.0, help="pace multiplier (default 1)")
+    p.add_argument("--speed", type=options.speed, default=1.0,
+                   help=f"pace multiplier, {options.SPEED_MIN:g} to {options.SPEED_MAX:g} (default 1)")
     p.add_argument("--telemetry", choices=("auto", "on", "off"), default="auto")
     p.add_argument("--plain", action="store_true", help="line-by-line output even on a terminal")
 
@@ -57,10 +68,14 @@ def _start(args) -> int:
           f"'{t.MYSTERY}'). In another terminal: `lab triage hint`, `lab triage answer DIAGNOSIS`, "
           "`lab triage reveal`. Ctrl-C stops the run; the case stays open.\n")
     try:
-        t.run_case(case, fast=args.fast, speed=args.speed, telemetry=args.telemetry,
-                   live=False if args.plain else None)
+        outcome = t.run_case(case, fast=args.fast, speed=args.speed, telemetry=args.telemetry,
+                             live=False if args.plain else None)
+        interrupted = outcome.result.stopped == "interrupted"
     except KeyboardInterrupt:
-        print("\nRun stopped; the case is still open.")
+        interrupted = True
+    if interrupted:
+        print("\nRun stopped; the case is still open. Diagnose with `lab triage answer DIAGNOSIS`.")
+        return EXIT_INTERRUPTED
     print("\nRun over. Diagnose with `lab triage answer DIAGNOSIS` (list: `lab triage diagnoses`).")
     return 0
 
@@ -78,6 +93,9 @@ def _scores(args) -> int:
             rows.append({**t.asdict(cur), "score": cur.score})
     except t.TriageError:
         pass
+    if args.json:
+        print(json.dumps({"cases": [_score_row(r) for r in rows], "summary": t.summarise_scores(rows)}, indent=2))
+        return 0
     if not rows:
         print("No cases yet: start one with `lab triage start`.")
         return 0
@@ -95,8 +113,20 @@ def _scores(args) -> int:
     return 0
 
 
+def _score_row(r: dict) -> dict:
+    solved = r.get("solved_at") is not None
+    return {"case_id": r["case_id"], "started_at": r["started_at"], "diagnosis": r["diagnosis"], "solved": solved,
+            "time_to_solve_s": round(r["solved_at"] - r["started_at"], 1) if solved else None,
+            "answers": len(r["attempts"]), "hints_used": r["hints_used"], "score": r.get("score", 0)}
+
+
 def _status(case: t.Case, args) -> int:
     state = "solved" if case.solved_at else "revealed" if case.revealed_at else "open"
+    if args.json:
+        print(json.dumps({"case_id": case.case_id, "seed": case.seed, "state": state, "started_at": case.started_at,
+                          "running_s": round(time.time() - case.started_at, 1), "run_outcome": case.run_outcome,
+                          "answers": len(case.attempts), "hints_used": case.hints_used, "score": case.score}, indent=2))
+        return 0
     print(f"Case {case.case_id} (seed {case.seed}): {state}; started {_fmt_s(time.time() - case.started_at)} ago; "
           f"run {case.run_outcome or 'still running (or stopped)'}; {len(case.attempts)} answers, "
           f"{case.hints_used} hints; score {case.score}.")
@@ -131,6 +161,12 @@ def _answer(case: t.Case, args) -> int:
 def _reveal(case: t.Case, args) -> int:
     first_time = case.revealed_at is None
     r = t.reveal(case)
+    fired = t.fired_alerts(case, t.prometheus_url())
+    if first_time:
+        t.archive(case)
+    if args.json:
+        print(json.dumps({**r, "alerts_fired": fired, "prometheus_url": t.prometheus_url()}, indent=2))
+        return 0
     print(f"Case {r['case']}: scenario '{r['scenario']}': {r['title']}")
     print(f"Answer: {' + '.join(r['truth'])}" + (f" (a telemetry outage {r['outage_s'][0]}-{r['outage_s'][1]} s "
                                                  "after the start)" if r["confounder"] else ""))
@@ -143,7 +179,6 @@ def _reveal(case: t.Case, args) -> int:
                                                            if v.get("elapsed_s") is not None else ""))
     elif r["run_outcome"] is None:
         print("\nThe run did not finish, so its first signals were not recorded.")
-    fired = t.fired_alerts(case, t.prometheus_url())
     if fired is None:
         print(f"\nAlerts: Prometheus at {t.prometheus_url()} did not answer (is the stack up? `make up`).")
     else:
@@ -155,8 +190,6 @@ def _reveal(case: t.Case, args) -> int:
     print(f"\nWhat to do: {r['what_to_do']}")
     if r["fix"]:
         print(f"The fix: {r['fix']}  Run it beside this one: `lab triage fix`.")
-    if first_time:
-        t.archive(case)
     return 0
 
 
@@ -168,9 +201,9 @@ def _fix(case: t.Case, args) -> int:
     if not case.closed:
         print("Diagnose first (`lab triage answer ...`), or `lab triage reveal`.")
         return 1
-    t.run_case(case, fix=True, fast=args.fast, speed=args.speed, telemetry=args.telemetry,
-               live=False if args.plain else None)
-    return 0
+    outcome = t.run_case(case, fix=True, fast=args.fast, speed=args.speed, telemetry=args.telemetry,
+                         live=False if args.plain else None)
+    return EXIT_INTERRUPTED if outcome.result.stopped == "interrupted" else 0
 
 
 # Commands that need no open case, and those that act on the open one.

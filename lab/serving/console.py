@@ -7,13 +7,10 @@ the ground truth of the lesson) off.
 from __future__ import annotations
 
 import math
-import sys
-
-from rich.console import Console
 
 from lab.serving.loop import ServeEvent, Server, WindowRecord
 from lab.serving.signatures import flags
-from lab.telemetry.observer import BaseObserver
+from lab.telemetry.terminal import TerminalView
 from lab.thresholds import PSI_MAJOR
 
 
@@ -21,16 +18,11 @@ def fmt(v: float, spec: str = ".3f") -> str:
     return format(v, spec) if math.isfinite(v) else "  -  "
 
 
-class ServeConsole(BaseObserver):
+class ServeConsole(TerminalView):
     def __init__(self, *, quiet: bool = False, stream=None, live: bool | None = None, verdicts: bool = True):
         # live: accepted for the session's one console signature; one line per window needs no redraw.
-        self.console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=True)
-        self.quiet = quiet
+        super().__init__(quiet=quiet, stream=stream)
         self.verdicts = verdicts
-
-    def say(self, text: str) -> None:
-        if not self.quiet:
-            self.console.print(text)
 
     def on_start(self, server: Server) -> None:
         s = server.spec

@@ -17,7 +17,7 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -166,8 +166,11 @@ def schedule(spec: InferenceSpec, w: int) -> tuple[np.ndarray, np.ndarray, list[
 
 class Server:
     def __init__(self, spec: InferenceSpec, seed: int = 0, *, fast: bool = False, speed: float = 1.0,
-                 observers: list[Observer] = (), max_windows: int | None = None):
+                 observers: list[Observer] = (), max_windows: int | None = None,
+                 progress: Callable[[str], None] | None = None):
+        """progress: told what the set-up is doing (the terminal view's `note`), before the first window."""
         self.spec, self.seed, self.fast, self.speed = spec, seed, fast, speed
+        self._progress = progress or (lambda text: None)
         self.observers = list(observers)
         self.windows = min(spec.stream.windows, max_windows or spec.stream.windows)
         self.result = ServeResult(spec, seed)
@@ -212,6 +215,8 @@ class Server:
     def _begin(self) -> None:
         spec, res = self.spec, self.result
         self._t_start = time.monotonic()
+        self._progress(f"generating the data and training the reference model ({spec.model.name} on "
+                       f"{spec.data.reference_size:,} reference samples, a few seconds), then serving it ...")
         world, model = initial_model(spec, self.seed)
         self._world = world
         self._adopt(model, world.x_ref, world.x_hold, world.y_hold)

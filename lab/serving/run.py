@@ -60,15 +60,10 @@ def _otel_observer(tel: Telemetry, spec, *, fast: bool, otlp: bool) -> Inference
     return InferenceTelemetryObserver(tel, flush_every_window=fast and otlp)
 
 
-def _announce(spec) -> str:
-    return f"Training {spec.model.name} on {spec.data.reference_size:,} reference samples, then serving it (a few seconds) ..."
-
-
 FAMILY = Family(kind="inference", service_name=INFERENCE_SERVICE, loop=Server, console=ServeConsole,
                 otel_observer=_otel_observer, summarise=summarise, print_summary=print_summary,
                 first_signals=first_signals,
-                telemetry_options=lambda spec: {"sampler": RequestSampler(spec.stream.trace_sample_ratio)},
-                announce=_announce)
+                telemetry_options=lambda spec: {"sampler": RequestSampler(spec.stream.trace_sample_ratio)})
 
 
 def run_serving(spec, *, max_windows: int | None = None, **kwargs) -> Outcome:

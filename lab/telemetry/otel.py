@@ -14,18 +14,19 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import Sampler
 
 import lab
@@ -128,6 +129,80 @@ class ExportFailureCounter(logging.Handler):
         self.last = record.getMessage().splitlines()[0][:200]
 
 
+class DeliveryCounter:
+    """Counts the OTLP exports that reached the collector and those that did not.
+
+    The SDK's error log (ExportFailureCounter) says that something failed; only the export
+    results tell "some exports failed" from "nothing was delivered" (`lab run --telemetry on`
+    then exits 3). Thread-safe: readers and processors export from their own threads.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.delivered = 0
+        self.failed = 0
+
+    def count(self, ok: bool) -> None:
+        with self._lock:
+            if ok:
+                self.delivered += 1
+            else:
+                self.failed += 1
+
+    def wrap(self, metric: MetricExporter, span: SpanExporter, log: LogRecordExporter):
+        return _CountedMetrics(metric, self), _CountedSpans(span, self), _CountedLogs(log, self)
+
+
+class _CountedMetrics(MetricExporter):
+    def __init__(self, inner: MetricExporter, counter: DeliveryCounter) -> None:
+        super().__init__(preferred_temporality=inner._preferred_temporality,
+                         preferred_aggregation=inner._preferred_aggregation)
+        self._inner, self._counter = inner, counter
+
+    def export(self, metrics_data, timeout_millis: float = 10_000, **kwargs) -> MetricExportResult:
+        result = self._inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        self._counter.count(result == MetricExportResult.SUCCESS)
+        return result
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return self._inner.force_flush(timeout_millis=timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs) -> None:
+        self._inner.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+
+class _CountedSpans(SpanExporter):
+    def __init__(self, inner: SpanExporter, counter: DeliveryCounter) -> None:
+        self._inner, self._counter = inner, counter
+
+    def export(self, spans) -> SpanExportResult:
+        result = self._inner.export(spans)
+        self._counter.count(result == SpanExportResult.SUCCESS)
+        return result
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+
+class _CountedLogs(LogRecordExporter):
+    def __init__(self, inner: LogRecordExporter, counter: DeliveryCounter) -> None:
+        self._inner, self._counter = inner, counter
+
+    def export(self, batch) -> LogRecordExportResult:
+        result = self._inner.export(batch)
+        self._counter.count(result == LogRecordExportResult.SUCCESS)
+        return result
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+
 def _otlp_exporters():
     timeout = float(os.environ.get("OTEL_EXPORTER_OTLP_TIMEOUT", DEFAULT_EXPORT_TIMEOUT_S))
     if otlp_protocol() == "grpc":
@@ -159,6 +234,7 @@ class Telemetry:
         self.identity = identity
         self.otlp = otlp
         self.export_errors = ExportFailureCounter()
+        self.delivery = DeliveryCounter()  # OTLP exports only (not the in-memory readers of tests and recordings)
         readers = list(metric_readers)
         spans = list(span_exporters)
         logs = list(log_exporters)
@@ -167,6 +243,7 @@ class Telemetry:
             m, s, lg = _otlp_exporters()
             if export_gate is not None:
                 m, s, lg = export_gate.wrap(m, s, lg)
+            m, s, lg = self.delivery.wrap(m, s, lg)  # outside the gate: a dropped batch was not delivered
             readers.append(PeriodicExportingMetricReader(m, export_interval_millis=export_interval_ms()))
             spans.append(s)
             logs.append(lg)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from rich.markup import escape
+
 from lab.telemetry.observer import Observer
 from lab.telemetry.otel import RunIdentity, Telemetry, otlp_endpoint, streams
 
@@ -27,14 +29,13 @@ class Family:
 
     kind: str  # the spec's `kind`
     service_name: str  # OpenTelemetry service.name of its runs
-    loop: Callable[..., Any]  # (spec, seed, *, fast, speed, observers, **loop_kwargs) -> object with .run()
-    console: Callable[..., Any]  # (*, quiet, live, stream, verdicts) -> an Observer with say(text)
+    loop: Callable[..., Any]  # (spec, seed, *, fast, speed, observers, progress, **loop_kwargs) -> object with .run()
+    console: Callable[..., Any]  # (*, quiet, live, stream, verdicts) -> a lab.telemetry.terminal.TerminalView
     otel_observer: Callable[..., Observer]  # (telemetry, spec, *, fast, otlp) -> the family's OTel observer
     summarise: Callable[[Any, RunIdentity], dict]  # (result, identity) -> the JSON summary
     print_summary: Callable[[Any, dict], None]  # (view, summary): the terminal's closing lines
     first_signals: Callable[[Any], dict[str, dict]]  # result -> {signature: {at, unit, elapsed_s}}
     telemetry_options: Callable[[Any], dict] = lambda spec: {}  # extra Telemetry kwargs (e.g. a sampler)
-    announce: Callable[[Any], str | None] = lambda spec: None  # a line before the loop starts
 
 
 @dataclass
@@ -42,8 +43,15 @@ class Outcome:
     result: Any  # the loop's result (RunResult, ServeResult)
     identity: RunIdentity
     streamed: bool
-    export_errors: int = 0
+    export_errors: int = 0  # export errors the SDK reported (lab.telemetry.otel.ExportFailureCounter)
     summary: dict = field(default_factory=dict)
+    exports_delivered: int = 0  # OTLP exports (metrics, spans, logs) the collector accepted
+    exports_failed: int = 0  # OTLP exports that did not reach it
+
+    @property
+    def delivered_nothing(self) -> bool:
+        """The run streamed, exports were attempted, and not one of them reached the collector."""
+        return self.streamed and self.exports_delivered == 0 and (self.exports_failed > 0 or self.export_errors > 0)
 
 
 def open_stream(telemetry: str, view, identity: RunIdentity) -> tuple[bool, str]:
@@ -51,9 +59,9 @@ def open_stream(telemetry: str, view, identity: RunIdentity) -> tuple[bool, str]
     endpoint = otlp_endpoint()
     otlp = streams(telemetry, endpoint)
     if telemetry == "auto" and not otlp:
-        view.say(f"[yellow]No OpenTelemetry collector at {endpoint}: signals are shown here only.[/] {START_STACK_HINT}")
+        view.warn(f"No OpenTelemetry collector at {endpoint}: signals are shown here only. {START_STACK_HINT}")
     elif otlp:
-        view.say(f"Streaming metrics, traces and logs over OTLP to {endpoint} (run id {identity.run_id}).")
+        view.note(f"Streaming metrics, traces and logs over OTLP to {endpoint} (run id {identity.run_id}).")
     return otlp, endpoint
 
 
@@ -61,8 +69,8 @@ def report_export_errors(view, tel: Telemetry | None, otlp: bool, endpoint: str)
     """Say once how many exports failed (a down collector never crashes a run); the count."""
     errors = tel.export_errors.count if tel else 0
     if otlp and errors:
-        view.say(f"[yellow]{errors} telemetry exports failed (last: {tel.export_errors.last}); the run itself was not affected.[/] "
-                 f"Check the collector at {endpoint}.")
+        view.warn(f"{errors} telemetry exports failed (last: {escape(tel.export_errors.last)}); the run itself was not affected. "
+                  f"Check the collector at {endpoint}.")
     return errors
 
 
@@ -93,11 +101,9 @@ def run_session(spec, family: Family, *, seed: int = 0, fast: bool = False, spee
     if otlp or telemetry_kwargs:
         tel = Telemetry(identity, otlp=otlp, **{**family.telemetry_options(spec), **(telemetry_kwargs or {})})
         observers.insert(0, family.otel_observer(tel, spec, fast=fast, otlp=otlp))
-    announcement = family.announce(spec)
-    if announcement:
-        view.say(announcement)
     try:
-        result = family.loop(spec, seed, fast=fast, speed=speed, observers=observers, **(loop_kwargs or {})).run()
+        loop = family.loop(spec, seed, fast=fast, speed=speed, observers=observers, progress=view.note, **(loop_kwargs or {}))
+        result = loop.run()
     finally:
         if tel is not None:
             tel.shutdown()
@@ -106,8 +112,10 @@ def run_session(spec, family: Family, *, seed: int = 0, fast: bool = False, spee
     if not quiet and print_summary:  # practice mode hides it: it names what was detected
         family.print_summary(view, summary)
         if not otlp:
-            view.say(f"  Signals were not streamed. {START_STACK_HINT}")
-    return Outcome(result, identity, otlp, errors, summary)
+            view.note(f"  Signals were not streamed. {START_STACK_HINT}")
+    delivery = tel.delivery if tel is not None else None
+    return Outcome(result, identity, otlp, errors, summary, exports_delivered=delivery.delivered if delivery else 0,
+                   exports_failed=delivery.failed if delivery else 0)
 
 
 def write_summary(path: Path, outcome: Outcome) -> None:

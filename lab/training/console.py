@@ -7,15 +7,14 @@ one line per evaluation and one per notable event, so logs stay readable.
 from __future__ import annotations
 
 import math
-import sys
 from collections import deque
 
-from rich.console import Console, Group
+from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from lab.telemetry.observer import BaseObserver
+from lab.telemetry.terminal import TerminalView
 from lab.thresholds import DEAD_RATIO_THRESHOLD, GRAD_SPIKE_WARNING, OVERFIT_RATIO_THRESHOLD, OVERFIT_STALL_EVALS
 from lab.training.loop import EvalRecord, Event, RunResult, StepRecord, Trainer
 from lab.training.signals import overfitting
@@ -39,11 +38,10 @@ def fmt(v: float, spec: str = ".4f") -> str:
     return format(v, spec) if math.isfinite(v) else str(v)
 
 
-class ConsoleView(BaseObserver):
+class ConsoleView(TerminalView):
     def __init__(self, *, live: bool | None = None, quiet: bool = False, stream=None, verdicts: bool = True):
-        self.console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=True)
+        super().__init__(quiet=quiet, stream=stream)
         self.live_mode = self.console.is_terminal if live is None else live
-        self.quiet = quiet
         self.train_hist: list[float] = []
         self.val_hist: list[float] = []
         self.ratio_hist: list[float] = []
@@ -55,10 +53,6 @@ class ConsoleView(BaseObserver):
         self._header = ""
         # Named diagnoses next to the signals; practice mode turns them off (they are the answer).
         self.verdicts = verdicts
-
-    def say(self, text: str) -> None:
-        if not self.quiet:
-            self.console.print(text)
 
     # -- observer -------------------------------------------------------------------
     def on_start(self, run: Trainer) -> None:

@@ -11,7 +11,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -153,12 +153,18 @@ class TrainWindow:
 
 class Trainer:
     def __init__(self, spec: TrainingSpec, seed: int = 0, *, fast: bool = False, speed: float = 1.0,
-                 observers: list[Observer] = (), instrument: bool = True, max_steps: int | None = None):
+                 observers: list[Observer] = (), instrument: bool = True, max_steps: int | None = None,
+                 progress: Callable[[str], None] | None = None):
+        """progress: told what the set-up is doing (the terminal view's `note`), before the first step."""
         self.spec, self.seed, self.fast, self.speed = spec, seed, fast, speed
         self.observers = list(observers)
         self.instrument = instrument  # False = bare loop, for the overhead benchmark
+        say = progress or (lambda text: None)
         torch.manual_seed(seed)
+        say(f"loading data ({spec.data.dataset}) ...")
         self.data: Splits = load_splits(spec.data, seed)
+        say(f"building the model ({len(self.data.x_train):,} training samples, hidden layers "
+            f"{'-'.join(map(str, spec.model.hidden))}) ...")
         self.model: MLP = build_model(self.data.n_features, self.data.n_classes, spec.model)
         self.optimizer = _optimizer(spec, self.model)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=spec.train.label_smoothing)

@@ -30,7 +30,7 @@ def sudden_run(native_stack, tmp_path_factory):
                            "--set", "stream.invalid_rate=0.02", "--summary-json", str(summary)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
-    assert "Streaming metrics, traces and logs over OTLP" in proc.stdout and "exports failed" not in proc.stdout
+    assert "Streaming metrics, traces and logs over OTLP" in proc.stderr and "exports failed" not in proc.stderr  # diagnostics: stderr
     s = json.loads(summary.read_text())
     # instance too: other tests on the shared stack (the alert matrix) run drift-sudden under their own instance
     sel = f'job="ml-lab/ml-lab-inference",instance="{HOST}:drift-sudden:fault",lab_scenario="drift-sudden",lab_variant="fault"'

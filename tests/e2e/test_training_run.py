@@ -28,8 +28,8 @@ def overfit_run(native_stack, tmp_path_factory):
                            "--summary-json", str(summary)], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr
-    assert "Streaming metrics, traces and logs over OTLP" in proc.stdout
-    assert "exports failed" not in proc.stdout
+    assert "Streaming metrics, traces and logs over OTLP" in proc.stderr  # diagnostics: stderr
+    assert "exports failed" not in proc.stderr
     s = json.loads(summary.read_text())
     # this run's own instance: other tests on the shared stack may run overfit under other instances
     sel = f'job="ml-lab/ml-lab-trainer",lab_scenario="overfit",lab_variant="fault",instance="{HOST}:overfit:fault"'
