@@ -187,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         code = COMMANDS[args.command](args)
         sys.stdout.flush()
         return code
+    except SystemExit as exc:  # argparse: --help, --version (0), a usage error (2, already explained)
+        return exc.code if isinstance(exc.code, int) else EXIT_OK if exc.code is None else EXIT_USAGE
     except KeyboardInterrupt:
         _error("interrupted", prefix="lab: ")
         return EXIT_INTERRUPTED

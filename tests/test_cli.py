@@ -2,12 +2,18 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
+import lab as lab_package
+from lab import cli
+from lab.cli import main
 from lab.repo import ROOT
 
 
@@ -93,3 +99,141 @@ def test_a_collector_that_is_down_never_crashes_a_run(tmp_path):
     assert "telemetry exports failed" in r.stderr and "nothing was delivered" in r.stderr
     assert "Traceback" not in r.stdout + r.stderr
     assert "Run completed: 50 steps" in r.stdout
+
+
+# -- no traceback reaches a user: bad values, interrupts, a closed pipe -------------------------
+
+BAD_VALUES = [
+    # (command line, the option the message must name)
+    (["run", "overfit", "--fast", "--speed", "0"], "--speed"),
+    (["run", "overfit", "--fast", "--speed", "-1"], "--speed"),
+    (["run", "overfit", "--fast", "--speed", "nan"], "--speed"),
+    (["run", "overfit", "--fast", "--speed", "inf"], "--speed"),
+    (["run", "overfit", "--fast", "--speed", "1e9"], "--speed"),
+    (["run", "overfit", "--fast", "--speed", "fast"], "--speed"),
+    (["run", "overfit", "--fast", "--seed", "-1"], "--seed"),
+    (["run", "overfit", "--fast", "--seed", "1.5"], "--seed"),
+    (["run", "overfit", "--fast", "--seed", "99999999999999999999"], "--seed"),
+    (["run", "overfit", "--fast", "--telemetry", "maybe"], "--telemetry"),
+    (["run", "overfit", "--fast", "--set", "optimizer.lr=nan"], "optimizer.lr"),
+    (["run", "overfit", "--fast", "--set", "optimizer.lr=inf"], "optimizer.lr"),
+    (["run", "overfit", "--fast", "--set", "nonsense"], "--set"),
+    (["run", "overfit", "--record", "x.json", "--telemetry", "on"], "--record"),
+    (["run", "no-such-scenario"], "unknown scenario"),
+    (["show", "no-such-scenario"], "unknown scenario"),
+    (["list", "--bogus"], "--bogus"),
+    (["triage", "start", "--speed", "0"], "--speed"),
+    (["triage", "start", "--speed", "nan"], "--speed"),
+    (["triage", "start", "--seed", "-3"], "--seed"),
+    (["triage", "start", "--seed", "abc"], "--seed"),
+    (["triage", "fix", "--speed", "inf"], "--speed"),
+    (["triage", "answer"], "diagnosis"),
+    (["triage", "hint"], "no case is open"),
+    (["triage", "answer", "overfitting"], "no case is open"),
+    (["triage", "reveal"], "no case is open"),
+    (["triage", "status", "--json"], "no case is open"),
+    (["triage", "fix"], "no case is open"),
+    (["triage", "dance"], "invalid choice"),
+    ([], "required"),
+]
+
+
+@pytest.mark.parametrize("argv,named", BAD_VALUES, ids=[" ".join(a) or "(nothing)" for a, _ in BAD_VALUES])
+def test_every_entry_point_rejects_bad_values_with_status_2_and_no_traceback(argv, named, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("LAB_STATE_DIR", str(tmp_path))
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert named in err and "Traceback" not in err
+    assert not (tmp_path / "triage" / "current.json").exists()  # no case was opened on the way
+
+
+def test_an_unexpected_error_is_one_line_with_a_pointer_to_debug(capsys, monkeypatch):
+    def broken(args):
+        raise RuntimeError("something inside broke\nsecond line")
+
+    monkeypatch.setitem(cli.COMMANDS, "list", broken)
+    assert main(["list"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == "lab: error: RuntimeError: something inside broke (run again with --debug to see the traceback)"
+    assert main(["list", "--debug"]) == 1  # the flag is global: before or after the command
+    assert "Traceback" in capsys.readouterr().err
+    assert main(["--debug", "list"]) == 1
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_version_and_machine_readable_list_and_show(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"lab {lab_package.__version__}"
+    assert main(["list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["invalid"] == []
+    overfit = next(s for s in listed["scenarios"] if s["name"] == "overfit")
+    assert overfit == {"name": "overfit", "kind": "training", "title": overfit["title"], "has_fix": True,
+                       "alerts": ["MLLabOverfitting"]}
+    assert main(["show", "overfit", "--fix", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["variant"] == "fix" and shown["data"]["train_size"] == 1297 and shown["story"]["diagnosis"] == "overfitting"
+
+
+def _closed_stdout(*args, timeout=300):
+    """Run `lab ARGS` with a stdout whose reader is already gone (as `| head -0` leaves it)."""
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        return subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, stdout=w, stderr=subprocess.PIPE,
+                              text=True, timeout=timeout)
+    finally:
+        os.close(w)
+
+
+@pytest.mark.parametrize("args", [["list"], ["show", "overfit", "--json"], ["triage", "diagnoses"], ["triage", "scores", "--json"],
+                                  ["run", "overfit", "--fast", "--telemetry", "off", "--set", "train.epochs=2"]])
+def test_a_closed_stdout_ends_quietly_with_status_141(args):
+    p = _closed_stdout(*args)
+    assert p.returncode == 141, p.stderr
+    assert "Traceback" not in p.stderr and "Exception ignored" not in p.stderr
+
+
+def test_ctrl_c_while_starting_up_exits_130_without_a_traceback():
+    # 0.25 s: the interpreter is up and lab/__main__.py's handler is installed, but the
+    # imports of the CLI (OpenTelemetry) and of the training family (torch) are still going.
+    p = subprocess.Popen([sys.executable, "-m", "lab", "run", "overfit", "--plain", "--telemetry", "off"], cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.25)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert "Traceback" not in err + out
+
+
+def test_ctrl_c_during_a_run_stops_it_with_a_summary_and_exit_130():
+    p = subprocess.Popen([sys.executable, "-m", "lab", "run", "overfit", "--plain", "--telemetry", "off"], cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in p.stdout:  # the view flushes every line: wait for the first signal line
+        lines.append(line)
+        if line.startswith("step "):
+            break
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert "Run interrupted" in "".join(lines) + out
+    assert "Traceback" not in err + out
+
+
+def test_ctrl_c_during_a_practice_case_keeps_it_open_and_exits_130(tmp_path):
+    env = {**os.environ, "LAB_STATE_DIR": str(tmp_path)}
+    p = subprocess.Popen([sys.executable, "-m", "lab", "triage", "start", "--seed", "7", "--plain", "--telemetry", "off"],
+                         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in p.stdout:
+        if line.startswith(("step ", "window ")):
+            break
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert "case is still open" in out and "Traceback" not in err + out
+    assert lab_state_case(tmp_path)["run_outcome"] == "interrupted"
+
+
+def lab_state_case(state: "os.PathLike") -> dict:
+    return json.loads((Path(state) / "triage" / "current.json").read_text())

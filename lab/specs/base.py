@@ -1,7 +1,7 @@
 """What every scenario kind shares: the strict model base, the header and the story.
 
 Unknown keys are rejected everywhere (``extra="forbid"``) so a typo never silently
-does nothing; specs are frozen so a running loop cannot change its own settings.
+does nothing; numbers must be finite; specs are frozen so a running loop cannot change its own settings.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ class SpecError(ValueError):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: every number of a scenario is finite (`--set optimizer.lr=inf` is an error, not a run).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Story(Strict):

@@ -17,12 +17,20 @@ from rich.console import Console
 from lab.telemetry.observer import BaseObserver
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        # rich would exit with status 1 here; the command line's one handler (lab/cli.py) owns a
+        # closed stdout (quiet, status 141), and the run's telemetry still shuts down on the way.
+        self.quiet = True
+        raise BrokenPipeError("stdout was closed")
+
+
 class TerminalView(BaseObserver):
     def __init__(self, *, quiet: bool = False, stream=None):
-        self.console = Console(file=stream or sys.stdout, highlight=False, soft_wrap=True)
+        self.console = _Console(file=stream or sys.stdout, highlight=False, soft_wrap=True)
         # stderr=True resolves sys.stderr at each write, so a live panel's redirect still applies.
-        self.diagnostics = (Console(file=stream, highlight=False, soft_wrap=True) if stream is not None
-                            else Console(stderr=True, highlight=False, soft_wrap=True))
+        self.diagnostics = (_Console(file=stream, highlight=False, soft_wrap=True) if stream is not None
+                            else _Console(stderr=True, highlight=False, soft_wrap=True))
         self.quiet = quiet
 
     def say(self, text: str) -> None:

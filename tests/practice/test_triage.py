@@ -165,3 +165,26 @@ def test_reveal_names_a_runbook_for_every_alert_the_case_should_fire():
         for alert, url in books.items():
             page = url.rsplit("/docs/runbooks/", 1)[-1]
             assert url.endswith(f"{alert}.md") and (ROOT / "docs/runbooks" / page).is_file()
+
+
+def test_status_reveal_and_scores_speak_json(capsys, monkeypatch):
+    import json
+
+    from lab.cli import main
+
+    monkeypatch.setenv("LAB_PROMETHEUS_URL", "http://127.0.0.1:9")  # nothing answers: alerts_fired is null
+    assert main(["triage", "scores", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"cases": [], "summary": t.summarise_scores([])}
+    _case()
+    assert main(["triage", "status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert {k: status[k] for k in ("case_id", "seed", "state", "answers", "hints_used", "score")} == \
+        {"case_id": "abc123", "seed": 1, "state": "open", "answers": 0, "hints_used": 0, "score": 0}
+    assert main(["triage", "reveal", "--json"]) == 0
+    revealed = json.loads(capsys.readouterr().out)
+    assert revealed["scenario"] == "overfit" and revealed["truth"] == ["overfitting"] and revealed["alerts_fired"] is None
+    assert revealed["expected_alerts"] == ["MLLabOverfitting"] and "MLLabOverfitting" in revealed["runbooks"]
+    assert main(["triage", "scores", "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert [c["case_id"] for c in scores["cases"]] == ["abc123"] and scores["cases"][0]["solved"] is False
+    assert scores["summary"]["cases"] == 1

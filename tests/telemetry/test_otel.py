@@ -5,13 +5,15 @@ import re
 
 import pytest
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
-from opentelemetry.sdk.metrics.export import Gauge, Histogram, InMemoryMetricReader, Sum
+from opentelemetry.sdk.metrics.export import Gauge, Histogram, InMemoryMetricReader, MetricExporter, MetricExportResult, Sum
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from lab.repo import read_dotenv
 from lab.specs.loader import build_spec
 from lab.telemetry.catalogue import ALLOWED_ATTRIBUTES, BY_NAME, CATALOGUE, prometheus_series_count
-from lab.telemetry.otel import LAB_INTERVAL_SECONDS, RunIdentity, Telemetry, export_interval_ms
+from lab.telemetry.otel import LAB_INTERVAL_SECONDS, DeliveryCounter, RunIdentity, Telemetry, export_interval_ms
+from lab.telemetry.session import Outcome
 from lab.training.export import TelemetryObserver
 from lab.training.loop import Trainer
 
@@ -159,3 +161,35 @@ def test_catalogue_prometheus_names_follow_the_translation_rules():
         else:
             expected = base
         assert inst.prometheus == expected, inst.name
+
+
+
+
+def test_delivery_is_counted_by_export_result_so_nothing_delivered_is_told_from_some_failed():
+    class Metrics(MetricExporter):
+        def __init__(self, results):
+            super().__init__()
+            self.results = iter(results)
+
+        def export(self, metrics_data, timeout_millis=10_000, **kw):
+            return next(self.results)
+
+        def force_flush(self, timeout_millis=10_000):
+            return True
+
+        def shutdown(self, timeout_millis=30_000, **kw):
+            pass
+
+    class Spans(SpanExporter):
+        def export(self, spans):
+            return SpanExportResult.FAILURE
+
+    counter = DeliveryCounter()
+    m, s, _ = counter.wrap(Metrics([MetricExportResult.FAILURE, MetricExportResult.SUCCESS]), Spans(), None)
+    assert m.export(None) == MetricExportResult.FAILURE and s.export([]) == SpanExportResult.FAILURE
+    assert (counter.delivered, counter.failed) == (0, 2)
+    assert Outcome(None, None, True, export_errors=2, exports_failed=2).delivered_nothing
+    m.export(None)
+    assert (counter.delivered, counter.failed) == (1, 2)
+    assert not Outcome(None, None, True, export_errors=2, exports_delivered=1, exports_failed=2).delivered_nothing
+    assert not Outcome(None, None, False).delivered_nothing  # nothing streamed: nothing to deliver
