@@ -80,6 +80,10 @@ def test_without_a_collector_the_run_trains_shows_signals_and_says_how_to_start_
             env_extra={"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}"})
     assert r.returncode == 0, r.stderr
     assert f"No OpenTelemetry collector at http://127.0.0.1:{port}" in r.stderr  # a warning: stderr
+    # progress from the first second, before the first signal line, on stderr with the other diagnostics
+    assert r.stderr.startswith("Starting overfit (fault): loading PyTorch ...")
+    assert r.stderr.index("loading data ...") < r.stderr.index("building the model ...")
+    assert r.stdout.startswith("overfit (fault) · seed 1 · 600 steps · fast")
     assert "make up" in r.stderr
     assert "ratio" in r.stdout and "step " in r.stdout  # the signals, line by line (not a terminal)
     assert "Traceback" not in r.stdout + r.stderr

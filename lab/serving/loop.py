@@ -215,8 +215,8 @@ class Server:
     def _begin(self) -> None:
         spec, res = self.spec, self.result
         self._t_start = time.monotonic()
-        self._progress(f"generating the data and training the reference model ({spec.model.name} on "
-                       f"{spec.data.reference_size:,} reference samples, a few seconds), then serving it ...")
+        # No sizes here: practice mode shows this line too, and it must not fingerprint a case.
+        self._progress("loading data and training the reference model (a few seconds), then serving it ...")
         world, model = initial_model(spec, self.seed)
         self._world = world
         self._adopt(model, world.x_ref, world.x_hold, world.y_hold)

@@ -10,7 +10,7 @@ import math
 from lab.serving.console import ServeConsole, fmt
 from lab.serving.export import InferenceTelemetryObserver, RequestSampler
 from lab.serving.loop import Server, ServeResult
-from lab.serving.signatures import LABELS, SERVE_SIGNATURES, onsets, peaks
+from lab.serving.signatures import LABELS, onsets, peaks, reached
 from lab.telemetry.otel import INFERENCE_SERVICE, RunIdentity, Telemetry
 from lab.telemetry.session import Family, Outcome, run_session
 from lab.thresholds import SUSTAINED_WINDOWS
@@ -27,16 +27,20 @@ def summarise(result: ServeResult, identity: RunIdentity) -> dict:
         "onsets": onsets(result), "peaks": peaks(result),
         "retrains": [e.window for e in result.events if e.name == "retrain"],
         "expected_alerts": result.spec.alerts,
+        "signatures": reached(result),
     }
 
 
 def print_summary(view: ServeConsole, s: dict) -> None:
     view.say(f"\n[bold]Run {s['stopped']}[/]: {s['requests']} requests ({s['errors']} rejected) in {s['windows']} windows, "
              f"{s['wall_s']:.1f} s; latency p50 {1e6 * (s['latency_p50_s'] or 0):.0f} us, p99 {1e6 * (s['latency_p99_s'] or 0):.0f} us.")
-    hit = [k for k in SERVE_SIGNATURES if s["onsets"][k] is not None]
-    for k in hit:
-        view.say(f"  {LABELS[k]} for {SUSTAINED_WINDOWS} windows from window {s['onsets'][k]}")
-    if not hit:
+    for sig in s["signatures"]:
+        peak = sig["peak"]
+        when = f"{sig['elapsed_s']:.1f} s" if sig["elapsed_s"] is not None else "end of run"
+        view.say(f"  {LABELS[sig['name']]} for {SUSTAINED_WINDOWS} windows from window {sig['at']} "
+                 f"({when}; {sig['paced_s']:.0f} s when paced): {sig['name']}, peak {peak['signal']} {_num(peak['value'])}"
+                 + (f" (threshold {peak['threshold']:g})" if peak["threshold"] is not None else ""))
+    if not s["signatures"]:
         view.say(f"  no monitor held a flag for {SUSTAINED_WINDOWS} windows: a quiet stream")
     p = s["peaks"]
     view.say(f"  peaks: max PSI {p['max_psi']:.3f}, max JS {p['max_js']:.3f}, output PSI {p['max_output_psi']:.3f}, "
@@ -46,14 +50,13 @@ def print_summary(view: ServeConsole, s: dict) -> None:
         view.say(f"  retrained after windows {', '.join(map(str, s['retrains']))}")
 
 
+def _num(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
 def first_signals(result: ServeResult) -> dict[str, dict]:
     """Each failure signature the run reached, with when: {signature: {at, unit, elapsed_s}}."""
-    out: dict[str, dict] = {}
-    for sig, w in onsets(result).items():
-        if w is not None:
-            rec = next((r for r in result.windows if r.index == w), None)
-            out[sig] = {"at": w, "unit": "window", "elapsed_s": None if rec is None else rec.elapsed_s}
-    return out
+    return {s["name"]: {"at": s["at"], "unit": s["unit"], "elapsed_s": s["elapsed_s"]} for s in reached(result)}
 
 
 def _otel_observer(tel: Telemetry, spec, *, fast: bool, otlp: bool) -> InferenceTelemetryObserver:

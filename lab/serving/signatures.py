@@ -73,3 +73,38 @@ def peaks(result: ServeResult) -> dict[str, float | None]:
         "min_accuracy": min(acc) if acc else None,
         "max_ece": max(ece) if ece else None,
     }
+
+
+# Each signature's signal in peaks() and the threshold it is judged against (None: a decision,
+# not one number: the KS test's adjusted p-value on any feature; accuracy: the run's own baseline).
+PEAK_OF = {
+    "input_drift": ("max_drifted_share", None),
+    "psi_major": ("max_psi", PSI_MAJOR),
+    "js_drift": ("max_js", JS_THRESHOLD),
+    "output_drift": ("max_output_psi", PSI_MAJOR),
+    "accuracy_degraded": ("min_accuracy", None),
+    "miscalibrated": ("max_ece", ECE_THRESHOLD),
+}
+
+
+def reached(result: ServeResult) -> list[dict]:
+    """Every signature the stream reached, in order of onset: the `signatures` list of the run summary.
+
+    The shape of lab/training/signatures.py's: {name, at (window), unit, elapsed_s (wall seconds at
+    the end of that window), paced_s (the same on the paced clock at speed 1), peak {signal, value,
+    threshold}}; accuracy's threshold is the run's baseline minus ACCURACY_DROP.
+    """
+    p = peaks(result)
+    stream = result.spec.stream
+    out = []
+    for sig, w in onsets(result).items():
+        if w is None:
+            continue
+        rec = next((r for r in result.windows if r.index == w), None)
+        key, threshold = PEAK_OF[sig]
+        if sig == "accuracy_degraded" and result.baseline_accuracy is not None:
+            threshold = round(result.baseline_accuracy - ACCURACY_DROP, 4)
+        out.append({"name": sig, "at": w, "unit": "window", "elapsed_s": None if rec is None else round(rec.elapsed_s, 2),
+                    "paced_s": round((w + 1) * stream.window_size / stream.requests_per_second, 1),
+                    "peak": {"signal": key, "value": p[key], "threshold": threshold}})
+    return sorted(out, key=lambda s: s["at"])

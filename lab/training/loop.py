@@ -161,10 +161,10 @@ class Trainer:
         self.instrument = instrument  # False = bare loop, for the overhead benchmark
         say = progress or (lambda text: None)
         torch.manual_seed(seed)
-        say(f"loading data ({spec.data.dataset}) ...")
+        # No sizes or names here: practice mode shows these lines too, and they must not fingerprint a case.
+        say("loading data ...")
         self.data: Splits = load_splits(spec.data, seed)
-        say(f"building the model ({len(self.data.x_train):,} training samples, hidden layers "
-            f"{'-'.join(map(str, spec.model.hidden))}) ...")
+        say("building the model ...")
         self.model: MLP = build_model(self.data.n_features, self.data.n_classes, spec.model)
         self.optimizer = _optimizer(spec, self.model)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=spec.train.label_smoothing)

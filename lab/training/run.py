@@ -14,7 +14,7 @@ from lab.training.console import ConsoleView
 from lab.training.export import TelemetryObserver
 from lab.training.loop import RunResult, Trainer
 from lab.training.signals import overfitting
-from lab.training.signatures import onsets, peaks
+from lab.training.signatures import PEAK_OF, peaks, reached
 
 
 def summarise(result: RunResult, identity: RunIdentity) -> dict:
@@ -34,6 +34,7 @@ def summarise(result: RunResult, identity: RunIdentity) -> dict:
         "max_grad_norm_ratio": p["gradient_norm_ratio"],
         "max_dead_ratio": p["dead_ratio"],
         "expected_alerts": result.spec.alerts,
+        "signatures": reached(result),
     }
 
 
@@ -50,17 +51,30 @@ def print_summary(view: ConsoleView, s: dict) -> None:
     if s["best_validation"]:
         b = s["best_validation"]
         view.say(f"  best validation loss {b['loss']:.4f} (accuracy {b['accuracy']:.3f}) at step {b['step']}")
+    say_signatures(view, s["signatures"])
+
+
+def _num(v) -> str:
+    return "-" if v is None else f"{v:.0f}" if float(v).is_integer() else f"{v:.2f}"
+
+
+def say_signatures(view, signatures: list[dict]) -> None:
+    """One line per failure signature the run reached (the same words for every family's `signatures` list)."""
+    if not signatures:
+        view.say("  failure signatures reached: none")
+        return
+    view.say("  failure signatures reached:")
+    for sig in signatures:
+        peak = sig["peak"]
+        when = f"{sig['elapsed_s']:.1f} s" if sig["elapsed_s"] is not None else "end of run"
+        view.say(f"    {sig['name']:<18} from {sig['unit']} {sig['at']} ({when}; {sig['paced_s']:.0f} s when paced), "
+                 f"peak {PEAK_OF[sig['name']][1]} {_num(peak['value'])}"
+                 + (f" (threshold {peak['threshold']:g})" if peak["threshold"] is not None else ""))
 
 
 def first_signals(result: RunResult) -> dict[str, dict]:
     """Each failure signature the run reached, with when: {signature: {at, unit, elapsed_s}}."""
-    out: dict[str, dict] = {}
-    for sig, step in onsets(result).items():
-        if step is not None:
-            # Seconds from the run's start: from the first evaluation at or after the onset step.
-            ev = next((e for e in result.evals if e.step >= step), None)
-            out[sig] = {"at": step, "unit": "step", "elapsed_s": None if ev is None else round(ev.elapsed_s, 2)}
-    return out
+    return {s["name"]: {"at": s["at"], "unit": s["unit"], "elapsed_s": s["elapsed_s"]} for s in reached(result)}
 
 
 def _otel_observer(tel: Telemetry, spec, *, fast: bool, otlp: bool) -> TelemetryObserver:

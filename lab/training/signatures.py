@@ -15,6 +15,7 @@ from lab.thresholds import (
     DEAD_SUSTAINED_EVALS,
     GRAD_SPIKE_WARNING,
     LOSS_SPIKE_THRESHOLD,
+    OVERFIT_RATIO_THRESHOLD,
     STALL_AFTER_PROGRESS,
     STALL_LOSS_FRACTION,
 )
@@ -69,3 +70,35 @@ def peaks(result: RunResult) -> dict[str, float | None]:
                                      / result.evals[0].train_loss) if result.evals else None,
         "nonfinite_steps": float(sum(not math.isfinite(x) for x in result.losses)),
     }
+
+
+# Each signature's signal in peaks(), what it is called on the terminal, and the threshold it
+# is judged against (None: no single threshold, e.g. a count of non-finite steps).
+PEAK_OF = {
+    "overfitting": ("loss_ratio_val_train", "validation/training loss ratio", OVERFIT_RATIO_THRESHOLD),
+    "gradient_spike": ("gradient_norm_ratio", "gradient norm / baseline", GRAD_SPIKE_WARNING),
+    "loss_spike": ("batch_loss_ratio", "minibatch loss / baseline", LOSS_SPIKE_THRESHOLD),
+    "dead_units": ("dead_ratio", "dead-unit ratio", DEAD_RATIO_THRESHOLD),
+    "stalled": ("best_train_loss_fraction", "best training loss / first (lowest)", STALL_LOSS_FRACTION),
+    "diverged": ("nonfinite_steps", "non-finite steps", None),
+}
+
+
+def reached(result: RunResult) -> list[dict]:
+    """Every signature the run reached, in order of onset: the `signatures` list of the run summary.
+
+    Each: {name, at (step), unit, elapsed_s (wall seconds to the first evaluation at or after
+    the onset), paced_s (where the onset falls on the paced clock at speed 1), peak {signal, value,
+    threshold}}. Serving summaries use the same shape (lab/serving/signatures.py).
+    """
+    p = peaks(result)
+    sps = result.spec.pace.steps_per_second
+    out = []
+    for sig, step in onsets(result).items():
+        if step is None:
+            continue
+        ev = next((e for e in result.evals if e.step >= step), None)
+        key, _, threshold = PEAK_OF[sig]
+        out.append({"name": sig, "at": step, "unit": "step", "elapsed_s": None if ev is None else round(ev.elapsed_s, 2),
+                    "paced_s": round(step / sps, 1), "peak": {"signal": key, "value": p[key], "threshold": threshold}})
+    return sorted(out, key=lambda s: s["at"])

@@ -17,6 +17,7 @@ from lab.specs.base import SpecError
 from lab.specs.loader import build_spec
 from lab.specs.serving import FEATURES
 from lab.telemetry.catalogue import ALLOWED_ATTRIBUTES, CATALOGUE
+from lab.thresholds import PSI_MAJOR
 
 SMALL = {
     "name": "small", "title": "small serving test", "kind": "inference",
@@ -224,6 +225,12 @@ def test_cli_lists_shows_and_runs_inference_scenarios(capsys, tmp_path):
     assert "window  12  drifted 2/8 DRIFT" in out and "Run completed: 7500 requests" in out
     s = json.loads(summary.read_text())
     assert s["kind"] == "inference" and s["onsets"]["input_drift"] == 12 + 2
+    # the same `signatures` list as a training run's: every onset, with window, time and peak
+    assert {g["name"]: g["at"] for g in s["signatures"]} == {k: w for k, w in s["onsets"].items() if w is not None}
+    psi = next(g for g in s["signatures"] if g["name"] == "psi_major")
+    assert psi["unit"] == "window" and psi["elapsed_s"] > 0 and psi["paced_s"] == (psi["at"] + 1) * 5.0
+    assert psi["peak"] == {"signal": "max_psi", "value": s["peaks"]["max_psi"], "threshold": PSI_MAJOR}
+    assert f"from window {psi['at']} (" in out and f"psi_major, peak max_psi {psi['peak']['value']:.3f}" in out
 
 
 def test_cli_unknown_names_and_bad_settings(capsys):

@@ -12,6 +12,7 @@ from lab.telemetry.observer import BaseObserver
 from lab.thresholds import MAX_NONFINITE_STREAK
 from lab.training.loop import Trainer, global_grad_norm
 from lab.training.models import build_model
+from lab.training.run import run_training
 
 
 def test_global_grad_norm_matches_torch():
@@ -75,3 +76,18 @@ def test_same_seed_same_run(tiny_spec):
     assert a.losses == b.losses
     c = Trainer(tiny_spec, 5, fast=True).run()
     assert a.losses != c.losses
+
+
+def test_progress_is_told_before_the_first_step_and_reaches_stderr_not_stdout(tiny_spec, capsys):
+    said = []
+
+    class First(BaseObserver):
+        def on_start(self, run):
+            said.append("on_start")
+
+    Trainer(tiny_spec, 0, fast=True, observers=[First()], progress=said.append).run()
+    assert said == ["loading data ...", "building the model ...", "on_start"]
+    run_training(tiny_spec, fast=True, telemetry="off", live=False)
+    out, err = capsys.readouterr()
+    assert err.index("loading data ...") < err.index("building the model ...")
+    assert "loading data" not in out and out.startswith("tiny (fault)")  # the run itself starts stdout

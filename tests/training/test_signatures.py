@@ -1,10 +1,14 @@
 """Failure signatures on hand-built run histories."""
 
+import io
 import math
 
 from lab.specs.loader import build_spec
+from lab.telemetry.otel import RunIdentity
+from lab.training.console import ConsoleView
 from lab.training.loop import EvalRecord, RunResult
-from lab.training.signatures import onsets
+from lab.training.run import first_signals, print_summary, summarise
+from lab.training.signatures import SIGNATURES, onsets, reached
 
 
 def _eval(step, train, val, since_best=0, dead=0.0):
@@ -48,3 +52,39 @@ def test_stalled_uses_the_best_loss_so_far(tiny_raw):
     # the loss fell, then went back up (as after a collapse): not a stalled run
     evals = [_eval(10, 1.0, 1.0), _eval(20, 0.4, 0.4), _eval(30, 1.0, 1.0), _eval(40, 1.0, 1.0)]
     assert onsets(_result(tiny_raw, evals))["stalled"] is None
+
+
+def test_the_summary_names_every_signature_reached_with_step_time_and_peak(tiny_raw):
+    evals = [_eval(10, 1.0, 1.0), _eval(20, 0.99, 1.0, dead=0.3), _eval(30, 0.98, 1.0, dead=0.3),
+             _eval(40, 0.5, 0.9, dead=0.3), _eval(50, 0.5, 0.9, since_best=10), _eval(60, 0.3, 0.9, since_best=11)]
+    grad = [1.0] * 100
+    grad[41] = 5.5  # step 42
+    losses = [0.5] * 100
+    losses[89] = math.nan  # step 90
+    r = _result(tiny_raw, evals, losses, grad, [1.0] * 100)
+    sigs = reached(r)
+    assert [s["name"] for s in sigs] == ["stalled", "dead_units", "gradient_spike", "overfitting", "diverged"]  # by onset
+    by = {s["name"]: s for s in sigs}
+    assert by["gradient_spike"] == {"name": "gradient_spike", "at": 42, "unit": "step", "elapsed_s": 0.0,
+                                    "paced_s": round(42 / r.spec.pace.steps_per_second, 1),
+                                    "peak": {"signal": "gradient_norm_ratio", "value": 5.5, "threshold": 5.0}}
+    assert by["dead_units"]["peak"]["value"] == 0.3 and by["diverged"]["peak"]["value"] == 1.0
+    assert first_signals(r) == {s["name"]: {"at": s["at"], "unit": "step", "elapsed_s": s["elapsed_s"]} for s in sigs}
+    summary = summarise(r, RunIdentity("tiny"))
+    assert summary["signatures"] == sigs and set(by) <= set(SIGNATURES)
+    out = io.StringIO()
+    print_summary(ConsoleView(stream=out, live=False), summary)
+    text = out.getvalue()
+    for s in sigs:  # every one on the terminal too, with its step
+        assert f"{s['name']}" in text and f"from step {s['at']} " in text
+    assert "peak gradient norm / baseline 5.50 (threshold 5)" in text
+
+
+def test_a_summary_without_signatures_says_so(tiny_raw):
+    r = _result(tiny_raw, [_eval(s, 1.0 - s / 200, 1.0 - s / 200) for s in range(10, 101, 10)],
+                losses=[0.5] * 100, grad=[1.0] * 100, loss_ratios=[1.0] * 100)
+    summary = summarise(r, RunIdentity("tiny"))
+    assert summary["signatures"] == []
+    out = io.StringIO()
+    print_summary(ConsoleView(stream=out, live=False), summary)
+    assert "failure signatures reached: none" in out.getvalue()
