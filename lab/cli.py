@@ -5,6 +5,7 @@ Examples:
     lab run overfit --fast --fix # flat out, the fix variant
     lab run overfit --set optimizer.lr=3e-3 --seed 2
     lab list --json              # machine-readable
+    lab schema                   # the JSON Schema of a scenario file (docs/scenario.schema.json)
 
 Output: the run itself (header, signal lines, summary) and the answers of `list`, `show`
 and `triage` go to stdout; progress, warnings and errors go to stderr.
@@ -34,7 +35,7 @@ from lab import options
 from lab.families import record_run, run
 from lab.practice import cli as triage_cli
 from lab.specs.base import SpecError
-from lab.specs.loader import known_scenarios, load_scenario
+from lab.specs.loader import known_scenarios, load_scenario, scenario_json_schema
 from lab.telemetry.session import write_summary
 
 EXIT_OK = 0
@@ -84,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="record the series Prometheus would store, one sample per 5 s of the paced clock, instead of "
                           "streaming (replay them against the alert rules with python -m lab.dev.replay)")
     triage_cli.add_parser(sub)
+    sub.add_parser("schema", help="print the JSON Schema of a scenario file",
+                   description="Print the JSON Schema of a scenario file (docs/scenario.schema.json), for editor completion.")
     return p
 
 
@@ -150,7 +153,12 @@ def _cmd_run(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"list": _cmd_list, "show": _cmd_show, "run": _cmd_run, "triage": triage_cli.main}
+def _cmd_schema(args) -> int:
+    print(json.dumps(scenario_json_schema(), indent=2))
+    return EXIT_OK
+
+
+COMMANDS = {"list": _cmd_list, "show": _cmd_show, "run": _cmd_run, "triage": triage_cli.main, "schema": _cmd_schema}
 
 
 def _error(message: str, prefix: str = "lab: error: ") -> None:

@@ -241,3 +241,31 @@ def test_ctrl_c_during_a_practice_case_keeps_it_open_and_exits_130(tmp_path):
 
 def lab_state_case(state: "os.PathLike") -> dict:
     return json.loads((Path(state) / "triage" / "current.json").read_text())
+
+
+def test_list_reports_and_skips_a_bad_scenario_file(tmp_path, monkeypatch, capsys):
+    (tmp_path / "overfit.toml").write_text((ROOT / "scenarios" / "overfit.toml").read_text())
+    (tmp_path / "broken.toml").write_text("this is not = = toml\n")
+    (tmp_path / "typo.toml").write_text('base = "overfit"\n[optimizer]\nlearning_rate = 1\n')
+    monkeypatch.setenv("LAB_SCENARIOS_DIR", str(tmp_path))
+    assert main(["list"]) == 0
+    out, err = capsys.readouterr()
+    assert "overfit" in out and "broken" not in out and "typo" not in out
+    assert "skipped scenario 'broken'" in err and "not valid TOML" in err
+    assert "skipped scenario 'typo'" in err and "optimizer.learning_rate: unknown setting; valid here: lr" in err
+    assert main(["list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [s["name"] for s in listed["scenarios"]] == ["overfit"]
+    assert [b["name"] for b in listed["invalid"]] == ["broken", "typo"]
+
+
+def test_set_errors_name_set_and_identity_cannot_be_set(capsys):
+    assert main(["run", "overfit", "--fast", "--set", "optimizer.lr=-1"]) == 2
+    assert "invalid scenario settings in --set optimizer.lr=-1 (over scenarios/overfit.toml)" in capsys.readouterr().err
+    assert main(["run", "overfit", "--fast", "--set", "name=mystery"]) == 2
+    assert "name is part of the scenario's identity" in capsys.readouterr().err
+
+
+def test_schema_command_prints_the_published_schema(capsys):
+    assert main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out) == json.loads((ROOT / "docs" / "scenario.schema.json").read_text())

@@ -39,7 +39,9 @@ class ScenarioHeader(Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     title: str
     kind: str
-    variant: Literal["fault", "fix"] = "fault"
+    # fault: the scenario as written; fix: with its [fix] (--fix); custom: with --set overrides,
+    # so a tweaked run never mixes into the canonical scenario's series (lab_variant).
+    variant: Literal["fault", "fix", "custom"] = "fault"
     alerts: list[str] = Field(default_factory=list, description="alerts this scenario should fire (none for fix variants)")
     story: Story
     has_fix: bool = False

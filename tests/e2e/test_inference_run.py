@@ -33,7 +33,8 @@ def sudden_run(native_stack, tmp_path_factory):
     assert "Streaming metrics, traces and logs over OTLP" in proc.stderr and "exports failed" not in proc.stderr  # diagnostics: stderr
     s = json.loads(summary.read_text())
     # instance too: other tests on the shared stack (the alert matrix) run drift-sudden under their own instance
-    sel = f'job="ml-lab/ml-lab-inference",instance="{HOST}:drift-sudden:fault",lab_scenario="drift-sudden",lab_variant="fault"'
+    # --set makes the run variant "custom": its own series, never the canonical drift-sudden's
+    sel = f'job="ml-lab/ml-lab-inference",instance="{HOST}:drift-sudden:custom",lab_scenario="drift-sudden",lab_variant="custom"'
     native_stack.wait_for_series(f"ml_drift_windows_total{{{sel}}} == {WINDOWS}", timeout=90)
     return s, sel
 
@@ -46,7 +47,7 @@ def test_every_inference_series_is_queryable_with_its_labels(native_stack, sudde
     assert series, f"{name} not in Prometheus"
     for s in series:
         labels = s["metric"]
-        assert labels["instance"] == f"{HOST}:drift-sudden:fault"
+        assert labels["instance"] == f"{HOST}:drift-sudden:custom"
         extra = set(labels) - {"__name__", "job", "instance", "lab_scenario", "lab_variant", "le", "otel_scope_name",
                                "otel_scope_version", "otel_scope_schema_url"}
         assert extra == set(inst.attributes), f"{name}: labels {sorted(extra)} != catalogue {inst.attributes}"
