@@ -166,6 +166,7 @@ class Trainer:
         self.data: Splits = load_splits(spec.data, seed)
         say("building the model ...")
         self.model: MLP = build_model(self.data.n_features, self.data.n_classes, spec.model)
+        say("preparing the optimizer ...")  # torch.optim's first use imports a lot: seconds on a busy machine
         self.optimizer = _optimizer(spec, self.model)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=spec.train.label_smoothing)
         self.steps_per_epoch = math.ceil(len(self.data.x_train) / spec.train.batch_size)

@@ -86,7 +86,7 @@ def test_progress_is_told_before_the_first_step_and_reaches_stderr_not_stdout(ti
             said.append("on_start")
 
     Trainer(tiny_spec, 0, fast=True, observers=[First()], progress=said.append).run()
-    assert said == ["loading data ...", "building the model ...", "on_start"]
+    assert said == ["loading data ...", "building the model ...", "preparing the optimizer ...", "on_start"]
     run_training(tiny_spec, fast=True, telemetry="off", live=False)
     out, err = capsys.readouterr()
     assert err.index("loading data ...") < err.index("building the model ...")
