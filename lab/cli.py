@@ -178,10 +178,22 @@ def _stdout_closed() -> int:
     return EXIT_BROKEN_PIPE
 
 
+_interrupted = threading.Event()  # set by Ctrl-C: the exit status is 130 even if the interrupt was swallowed
+
+
+def _on_interrupt(signum, frame) -> None:
+    _interrupted.set()
+    raise KeyboardInterrupt
+
+
 def _interrupts_raise() -> None:
-    """Ctrl-C raises KeyboardInterrupt from here on: a run stops cleanly and says so (lab/__main__.py quits at once before)."""
+    """Ctrl-C raises KeyboardInterrupt from here on: a run stops cleanly and says so (lab/__main__.py quits at once before).
+
+    The flag makes the exit status 130 also when the interrupt landed where Python ignores
+    exceptions (a finalizer, an exporter's flush at shutdown).
+    """
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, _on_interrupt)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         code = COMMANDS[args.command](args)
         sys.stdout.flush()
-        return code
+        return EXIT_INTERRUPTED if _interrupted.is_set() and code == EXIT_OK else code
     except SystemExit as exc:  # argparse: --help, --version (0), a usage error (2, already explained)
         return exc.code if isinstance(exc.code, int) else EXIT_OK if exc.code is None else EXIT_USAGE
     except KeyboardInterrupt:
