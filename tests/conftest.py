@@ -6,15 +6,15 @@ Fixtures (all session-scoped, so a session builds and starts things at most once
 
 - ``lab_env``: the KEY=VALUE pairs of the repository's ``.env`` (versions, ports, interval).
 - ``native_bins``: ``{"otelcol": Path, "prometheus": Path, "promtool": Path,
-  "alertmanager": Path, "amtool": Path}``, the pinned binaries built from Go modules by
+  "alertmanager": Path, "amtool": Path, "jaeger": Path, "victorialogs": Path}``, the pinned
+  binaries built from Go modules (in parallel) by
   ``scripts/native/build.sh`` (cached under ``~/.cache/ml-obs-lab``; a fresh machine
   builds them, which takes minutes). A failed build fails the test with the build's
   one-line message (component + log file); nothing is skipped.
-- ``dashboard_linter``: path of grafana/dashboard-linter (scripts/native/dashboard-linter-wrapper/).
 - ``compose_check``: path of ``compose-check`` (scripts/compose-check/), which validates
   ``docker-compose.yml`` like ``docker compose config`` without Docker; built like the above.
-- ``native_stack``: a running native stack (collector, Prometheus, Alertmanager, webhook
-  sink) started by ``scripts/native/up.sh`` in a temporary ``LAB_STATE_DIR`` on free
+- ``native_stack``: a running native stack (collector, Prometheus, Alertmanager, Jaeger,
+  VictoriaLogs, webhook sink: scripts/native/components.tsv) started by ``scripts/native/up.sh`` in a temporary ``LAB_STATE_DIR`` on free
   ports (never the defaults, so it cannot clash with a stack you run), always stopped by
   ``scripts/native/down.sh`` at the end of the session. Returns a ``NativeStack``.
 
@@ -28,10 +28,13 @@ Using ``native_stack`` in an end-to-end test::
 
 The object exposes the endpoints (``otlp_grpc_endpoint``, ``otlp_http_endpoint``,
 ``prometheus_url``, ``alertmanager_url``, ``webhook_sink_url``, ``collector_health_url``,
-``collector_metrics_url``), the ``ports`` mapping (``LAB_*_PORT`` names of ``.env``), the
-``state_dir`` and ``collector_file_dir``, and helpers that poll with a timeout:
-``poll``, ``query``, ``wait_for_series``, ``exported``, ``wait_for_exported``, ``sink_alerts``,
-``wait_for_sink_alert``. Every ``wait_*`` raises ``AssertionError`` with what it last saw.
+``collector_metrics_url``, ``jaeger_url``, ``victorialogs_url``), the ``ports`` mapping
+(``LAB_*_PORT`` names of ``.env``), the ``state_dir`` and ``collector_file_dir``, and helpers
+that poll with a timeout: ``poll``, ``query``, ``wait_for_series``, ``exported``,
+``wait_for_exported``, ``sink_alerts``, ``wait_for_sink_alert``, ``jaeger_trace`` /
+``wait_for_trace`` (Jaeger's query API) and ``logsql`` / ``wait_for_logs`` (VictoriaLogs'
+LogsQL API). Every ``wait_*`` raises ``AssertionError`` with what it last saw.
+The compose stack of tests/stack/test_compose_stack.py is driven through the same class.
 """
 
 from __future__ import annotations
@@ -52,15 +55,21 @@ from lab.telemetry import free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 NATIVE = ROOT / "scripts" / "native"
-PORT_VARS = (
-    "LAB_OTLP_GRPC_PORT",
-    "LAB_OTLP_HTTP_PORT",
-    "LAB_COLLECTOR_HEALTH_PORT",
-    "LAB_COLLECTOR_METRICS_PORT",
-    "LAB_PROMETHEUS_PORT",
-    "LAB_ALERTMANAGER_PORT",
-    "LAB_WEBHOOK_SINK_PORT",
-)
+
+
+def read_components(path: Path = NATIVE / "components.tsv") -> list[tuple[str, str, str, tuple[str, ...]]]:
+    """The native component table: (name, health port variable, health path, port variables)."""
+    rows = []
+    for line in path.read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, health_port, health_path, ports = line.split()
+        rows.append((name, health_port, health_path, tuple(ports.split(","))))
+    return rows
+
+
+COMPONENTS = read_components()
+PORT_VARS = tuple(var for *_, ports in COMPONENTS for var in ports)
 SIGNAL_KEYS = {  # file exporter JSON: top-level list key, scope list key, item list key
     "traces": ("resourceSpans", "scopeSpans", "spans"),
     "logs": ("resourceLogs", "scopeLogs", "logRecords"),
@@ -169,6 +178,14 @@ class NativeStack:
         return self._url("LAB_COLLECTOR_METRICS_PORT", "/metrics")
 
     @property
+    def jaeger_url(self) -> str:
+        return self._url("LAB_JAEGER_UI_PORT")
+
+    @property
+    def victorialogs_url(self) -> str:
+        return self._url("LAB_VICTORIALOGS_PORT")
+
+    @property
     def collector_file_dir(self) -> Path:
         return Path(self.env["LAB_COLLECTOR_FILE_DIR"])
 
@@ -233,6 +250,47 @@ class NativeStack:
             timeout,
         )
 
+    # --- Jaeger -------------------------------------------------------------------------
+    def jaeger_trace(self, trace_id: str) -> list[dict]:
+        """The spans of one trace from Jaeger's query API (GET /api/traces/<id>, what Grafana's
+        Jaeger datasource reads), flattened: "name", "spanID", "parentSpanID" (or None),
+        "attributes" (span tags) and "service" (its process's serviceName). [] when unknown."""
+        r = requests.get(f"{self.jaeger_url}/api/traces/{trace_id}", timeout=10)
+        if r.status_code == 404:
+            return []
+        r.raise_for_status()
+        spans = []
+        for trace in r.json().get("data") or []:
+            processes = trace.get("processes", {})
+            for span in trace.get("spans", []):
+                parents = [ref["spanID"] for ref in span.get("references", []) if ref.get("refType") == "CHILD_OF"]
+                spans.append({
+                    "name": span["operationName"],
+                    "traceID": span["traceID"],
+                    "spanID": span["spanID"],
+                    "parentSpanID": parents[0] if parents else None,
+                    "attributes": {t["key"]: t["value"] for t in span.get("tags", [])},
+                    "service": processes.get(span.get("processID"), {}).get("serviceName"),
+                    "process": {t["key"]: t["value"] for t in processes.get(span.get("processID"), {}).get("tags", [])},
+                })
+        return spans
+
+    def wait_for_trace(self, trace_id: str, predicate: Callable[[list[dict]], bool] = bool, timeout: float = 60) -> list[dict]:
+        """The trace's spans once `predicate(spans)` holds (e.g. all expected spans arrived)."""
+        return poll(f"trace {trace_id} in Jaeger", lambda: (lambda s: s if s and predicate(s) else None)(self.jaeger_trace(trace_id)), timeout)
+
+    # --- VictoriaLogs ---------------------------------------------------------------------
+    def logsql(self, query: str, limit: int = 10000) -> list[dict]:
+        """Log records matching a LogsQL query (GET /select/logsql/query), one dict per record
+        with VictoriaLogs' fields: "_msg", "_time", "_stream", resource and log attributes by
+        their OTLP names ("service.name", "lab.event", ...), "trace_id", "span_id", "severity"."""
+        r = requests.get(f"{self.victorialogs_url}/select/logsql/query", params={"query": query, "limit": limit}, timeout=10)
+        r.raise_for_status()
+        return [json.loads(line) for line in r.text.splitlines() if line.strip()]
+
+    def wait_for_logs(self, query: str, predicate: Callable[[list[dict]], bool] = bool, timeout: float = 60) -> list[dict]:
+        return poll(f"logs {query!r} in VictoriaLogs", lambda: (lambda rs: rs if rs and predicate(rs) else None)(self.logsql(query)), timeout)
+
     # --- webhook sink -------------------------------------------------------------------
     def sink_alerts(self, alertname: str | None = None) -> list[dict]:
         """Notifications the webhook sink received (optionally only those naming `alertname`)."""
@@ -252,17 +310,12 @@ def lab_env() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def native_bins() -> dict[str, Path]:
-    return build_native("otelcol", "prometheus", "alertmanager")
+    return build_native("otelcol", "prometheus", "alertmanager", "jaeger", "victorialogs")
 
 
 @pytest.fixture(scope="session")
 def compose_check() -> Path:
     return build_native("compose-check")["compose-check"]
-
-
-@pytest.fixture(scope="session")
-def dashboard_linter() -> Path:
-    return build_native("dashboard-linter")["dashboard-linter"]
 
 
 @pytest.fixture(scope="session")
