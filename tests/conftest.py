@@ -283,7 +283,7 @@ class NativeStack:
     def logsql(self, query: str, limit: int = 10000) -> list[dict]:
         """Log records matching a LogsQL query (GET /select/logsql/query), one dict per record
         with VictoriaLogs' fields: "_msg", "_time", "_stream", resource and log attributes by
-        their OTLP names ("service.name", "lab.event", ...), "trace_id", "span_id", "severity"."""
+        their OTLP names ("service.name", "lab.event", ...), "trace_id", "span_id", "severity_text"."""
         r = requests.get(f"{self.victorialogs_url}/select/logsql/query", params={"query": query, "limit": limit}, timeout=10)
         r.raise_for_status()
         return [json.loads(line) for line in r.text.splitlines() if line.strip()]

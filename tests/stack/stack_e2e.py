@@ -1,0 +1,166 @@
+"""End-to-end checks shared by the native stack (test_backends.py) and the compose stack
+(test_compose_stack.py): the same assertions against either, through HTTP APIs only.
+
+Not a test module (no `test_` prefix): imported by those two files. Every function takes a
+stack object with the interface of tests/conftest.py's NativeStack.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+ROOT = Path(__file__).resolve().parents[2]
+DELAYS = Path(os.environ.get("LAB_CACHE_DIR", Path.home() / ".cache/ml-obs-lab")) / "logs" / "backend-delays.tsv"
+
+
+# --- recorded-to-queryable delay of one metric point, one span, one log record -------------------
+
+
+def probe_delays(stack, mode: str, timeout: float = 60) -> dict[str, float]:
+    """Record one gauge point, one span and one log record (flushed at once), then poll Prometheus,
+    Jaeger and VictoriaLogs every 50 ms until each is queryable. Returns seconds from the
+    flush to the first successful query, per backend; appends them to DELAYS."""
+    probe = uuid.uuid4().hex
+    resource = Resource.create({"service.namespace": "ml-lab", "service.name": "ml-lab-probe",
+                                "service.instance.id": f"probe-{probe}", "lab.run.id": probe})
+    endpoint = stack.otlp_grpc_endpoint
+    tracer_provider = TracerProvider(resource=resource)
+    tracer_provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True)))
+    reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=endpoint, insecure=True),
+                                           export_interval_millis=3_600_000)
+    meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
+    logger_provider = LoggerProvider(resource=resource)
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(endpoint=endpoint, insecure=True)))
+    try:
+        gauge = meter_provider.get_meter("lab.probe").create_gauge("ml.lab.probe")
+        with tracer_provider.get_tracer("lab.probe").start_as_current_span("probe") as span:
+            trace_id = format(span.get_span_context().trace_id, "032x")
+            gauge.set(1.0)
+            logger_provider.get_logger("lab.probe").emit(body="probe", severity_number=SeverityNumber.INFO,
+                                                         attributes={"lab.event": "probe"})
+        t0 = time.monotonic()
+        assert meter_provider.force_flush(timeout_millis=10_000)
+        checks = {
+            "metric (Prometheus)": lambda: stack.query(f'ml_lab_probe{{instance="probe-{probe}"}}'),
+            "span (Jaeger)": lambda: stack.jaeger_trace(trace_id),
+            "log (VictoriaLogs)": lambda: stack.logsql(f'"lab.run.id":"{probe}"'),
+        }
+        delays: dict[str, float] = {}
+        while checks and time.monotonic() - t0 < timeout:
+            for name, fn in list(checks.items()):
+                try:
+                    if fn():
+                        delays[name] = round(time.monotonic() - t0, 2)
+                        del checks[name]
+                except Exception:  # noqa: BLE001 - not there yet / backend still starting
+                    pass
+            time.sleep(0.05)
+        assert not checks, f"not queryable after {timeout}s: {sorted(checks)} (got {delays})"
+    finally:
+        meter_provider.shutdown()
+        tracer_provider.shutdown()
+        logger_provider.shutdown()
+    DELAYS.parent.mkdir(parents=True, exist_ok=True)
+    with DELAYS.open("a") as f:
+        for name, secs in delays.items():
+            f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\t{mode}\t{name}\t{secs}\n")
+    return delays
+
+
+# --- a real scenario run ---------------------------------------------------------------------
+
+
+def run_scenario(stack, tmp: Path, scenario: str, *args: str) -> dict:
+    """`python -m lab run <scenario> --fast ...` exporting to the stack; returns its summary JSON."""
+    summary = tmp / f"{scenario}.json"
+    env = {**os.environ, **stack.otel_env()}
+    proc = subprocess.run([sys.executable, "-m", "lab", "run", scenario, "--fast", *args, "--summary-json", str(summary)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "exports failed" not in proc.stdout, proc.stdout[-3000:]
+    return json.loads(summary.read_text())
+
+
+def root_trace_id(stack, run_id: str, root_name: str) -> str:
+    """The trace id of a run's root span, as the collector's file exporter wrote it."""
+    (root,) = stack.wait_for_exported("traces", lambda s: s["resource"].get("lab.run.id") == run_id and s["name"] == root_name)
+    return root["traceId"]
+
+
+def run_logs(stack, run_id: str, until: str, timeout: float = 60) -> dict[str, list[dict]]:
+    """The run's log records from VictoriaLogs by `lab.event`, once a record with event `until` is in."""
+    records = stack.wait_for_logs(f'"lab.run.id":"{run_id}"', lambda rs: any(r.get("lab.event") == until for r in rs),
+                                  timeout=timeout)
+    by_event: dict[str, list[dict]] = {}
+    for r in records:
+        by_event.setdefault(r.get("lab.event", ""), []).append(r)
+    return by_event
+
+
+def check_diverged_run(stack, summary: dict) -> None:
+    """A `diverged` run: its trace by id from Jaeger, its events from VictoriaLogs, with attributes."""
+    run_id = summary["run_id"]
+    trace_id = root_trace_id(stack, run_id, "train diverged")
+    spans = stack.wait_for_trace(trace_id, lambda s: any(x["name"] == "train diverged" for x in s))
+    root = next(s for s in spans if s["name"] == "train diverged")
+    assert root["parentSpanID"] is None and root["service"] == "ml-lab-trainer"
+    assert root["attributes"]["lab.outcome"] == "diverged" and root["attributes"]["lab.scenario"] == "diverged"
+    assert root["attributes"]["otel.status_code"] == "ERROR"
+    assert root["process"]["lab.run.id"] == run_id
+    evals = [s for s in spans if s["name"] == "evaluate"]
+    assert evals and all(s["traceID"] == trace_id for s in spans)
+    by_id = {s["spanID"]: s for s in spans}
+    assert all(by_id[s["parentSpanID"]]["name"] in ("epoch", "train diverged") for s in evals)
+
+    logs = run_logs(stack, run_id, until="run_end")
+    (start,) = logs["run_start"]
+    (end,) = logs["run_end"]
+    assert end["lab.outcome"] == "diverged" and end["_msg"].startswith("run diverged after")
+    assert start["service.name"] == "ml-lab-trainer" and start["lab.scenario"] == "diverged"
+    nonfinite = logs["nonfinite"]
+    assert nonfinite and all(r["severity_text"] == "ERROR" for r in nonfinite)
+    assert all(int(r["lab.step"]) > 0 for r in nonfinite)
+    assert logs["diverged"][0]["severity_text"] == "ERROR"
+    # every record carries the run's trace context: the log -> trace link works
+    assert {r["trace_id"] for rs in logs.values() for r in rs} == {trace_id}
+
+
+def check_checkpoints(stack, summary: dict) -> None:
+    logs = run_logs(stack, summary["run_id"], until="run_end")
+    checkpoints = logs["checkpoint"]
+    assert checkpoints and all("new best validation loss" in r["_msg"] for r in checkpoints)
+    assert all(float(r["lab.val_loss"]) > 0 and int(r["lab.step"]) > 0 for r in checkpoints)
+
+
+def check_drift_run(stack, summary: dict) -> None:
+    """A drift-sudden serving run: its trace from Jaeger, its drift alarms from VictoriaLogs."""
+    run_id = summary["run_id"]
+    trace_id = root_trace_id(stack, run_id, "serve drift-sudden")
+    spans = stack.wait_for_trace(trace_id, lambda s: any(x["name"] == "serve drift-sudden" for x in s))
+    root = next(s for s in spans if s["name"] == "serve drift-sudden")
+    assert root["service"] == "ml-lab-inference" and root["attributes"]["lab.outcome"] == "completed"
+    checks = [s for s in spans if s["name"] == "drift_check"]
+    assert checks and all(s["parentSpanID"] == root["spanID"] for s in checks)
+    logs = run_logs(stack, run_id, until="serve_end")
+    drift = logs["input_drift"]
+    assert drift and all(r["severity_text"] == "WARN" and r["trace_id"] == trace_id for r in drift)
+    assert all(float(r["lab.drifted_share"]) > 0 and r["lab.drifted_features"] for r in drift)
+    assert "debt_ratio" in drift[-1]["lab.drifted_features"]
