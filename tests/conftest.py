@@ -251,33 +251,52 @@ class NativeStack:
         )
 
     # --- Jaeger -------------------------------------------------------------------------
-    def jaeger_trace(self, trace_id: str) -> list[dict]:
-        """The spans of one trace from Jaeger's query API (GET /api/traces/<id>, what Grafana's
-        Jaeger datasource reads), flattened: "name", "spanID", "parentSpanID" (or None),
-        "attributes" (span tags) and "service" (its process's serviceName). [] when unknown."""
-        r = requests.get(f"{self.jaeger_url}/api/traces/{trace_id}", timeout=10)
+    def jaeger_trace(self, trace_id: str, api: str = "v3") -> list[dict]:
+        """The spans of one trace from Jaeger's query API, flattened: "name", "traceID", "spanID",
+        "parentSpanID" (or None), "attributes", "status" ("UNSET"/"OK"/"ERROR"), "service" (its
+        service.name) and "process" (its resource attributes). [] while Jaeger does not know it.
+        api="v3": GET /api/v3/traces/<id> (OTLP JSON, Jaeger's current API); api="v1":
+        GET /api/traces/<id>, the one Grafana's Jaeger datasource reads."""
+        url = f"{self.jaeger_url}/api/v3/traces/{trace_id}" if api == "v3" else f"{self.jaeger_url}/api/traces/{trace_id}"
+        r = requests.get(url, timeout=10)
         if r.status_code == 404:
             return []
         r.raise_for_status()
         spans = []
+        if api == "v3":
+            for rs in r.json().get("result", {}).get("resourceSpans", []):
+                resource = otlp_attrs(rs.get("resource", {}).get("attributes"))
+                for ss in rs.get("scopeSpans", []):
+                    for span in ss.get("spans", []):
+                        code = span.get("status", {}).get("code", 0)
+                        spans.append({
+                            "name": span["name"], "traceID": span["traceId"], "spanID": span["spanId"],
+                            "parentSpanID": span.get("parentSpanId") or None,
+                            "attributes": otlp_attrs(span.get("attributes")),
+                            "status": {0: "UNSET", 1: "OK", 2: "ERROR"}.get(code, str(code)).replace("STATUS_CODE_", ""),
+                            "service": resource.get("service.name"), "process": resource,
+                        })
+            return spans
         for trace in r.json().get("data") or []:
             processes = trace.get("processes", {})
             for span in trace.get("spans", []):
                 parents = [ref["spanID"] for ref in span.get("references", []) if ref.get("refType") == "CHILD_OF"]
+                tags = {t["key"]: t["value"] for t in span.get("tags", [])}
+                process = processes.get(span.get("processID"), {})
                 spans.append({
-                    "name": span["operationName"],
-                    "traceID": span["traceID"],
-                    "spanID": span["spanID"],
-                    "parentSpanID": parents[0] if parents else None,
-                    "attributes": {t["key"]: t["value"] for t in span.get("tags", [])},
-                    "service": processes.get(span.get("processID"), {}).get("serviceName"),
-                    "process": {t["key"]: t["value"] for t in processes.get(span.get("processID"), {}).get("tags", [])},
+                    "name": span["operationName"], "traceID": span["traceID"], "spanID": span["spanID"],
+                    "parentSpanID": parents[0] if parents else None, "attributes": tags,
+                    "status": tags.get("otel.status_code", "UNSET"),
+                    "service": process.get("serviceName"),
+                    "process": {t["key"]: t["value"] for t in process.get("tags", [])},
                 })
         return spans
 
-    def wait_for_trace(self, trace_id: str, predicate: Callable[[list[dict]], bool] = bool, timeout: float = 60) -> list[dict]:
+    def wait_for_trace(self, trace_id: str, predicate: Callable[[list[dict]], bool] = bool, timeout: float = 60,
+                       api: str = "v3") -> list[dict]:
         """The trace's spans once `predicate(spans)` holds (e.g. all expected spans arrived)."""
-        return poll(f"trace {trace_id} in Jaeger", lambda: (lambda s: s if s and predicate(s) else None)(self.jaeger_trace(trace_id)), timeout)
+        return poll(f"trace {trace_id} in Jaeger ({api} API)",
+                    lambda: (lambda s: s if s and predicate(s) else None)(self.jaeger_trace(trace_id, api)), timeout)
 
     # --- VictoriaLogs ---------------------------------------------------------------------
     def logsql(self, query: str, limit: int = 10000) -> list[dict]:

@@ -116,14 +116,18 @@ def run_logs(stack, run_id: str, until: str, timeout: float = 60) -> dict[str, l
 
 
 def check_diverged_run(stack, summary: dict) -> None:
-    """A `diverged` run: its trace by id from Jaeger, its events from VictoriaLogs, with attributes."""
+    """A `diverged` run: its trace by id from Jaeger, its events from VictoriaLogs, with attributes.
+
+    The trace is read through Jaeger's v3 API: its v1 API (/api/traces, what Grafana's Jaeger
+    datasource reads) answers HTTP 500 for this trace, because the lab puts the non-finite
+    losses on span attributes and v1 cannot encode NaN/inf in JSON (docs/stack.md)."""
     run_id = summary["run_id"]
     trace_id = root_trace_id(stack, run_id, "train diverged")
     spans = stack.wait_for_trace(trace_id, lambda s: any(x["name"] == "train diverged" for x in s))
     root = next(s for s in spans if s["name"] == "train diverged")
     assert root["parentSpanID"] is None and root["service"] == "ml-lab-trainer"
     assert root["attributes"]["lab.outcome"] == "diverged" and root["attributes"]["lab.scenario"] == "diverged"
-    assert root["attributes"]["otel.status_code"] == "ERROR"
+    assert root["status"] == "ERROR"
     assert root["process"]["lab.run.id"] == run_id
     evals = [s for s in spans if s["name"] == "evaluate"]
     assert evals and all(s["traceID"] == trace_id for s in spans)
@@ -143,11 +147,19 @@ def check_diverged_run(stack, summary: dict) -> None:
     assert {r["trace_id"] for rs in logs.values() for r in rs} == {trace_id}
 
 
-def check_checkpoints(stack, summary: dict) -> None:
+def check_overfit_run(stack, summary: dict) -> None:
+    """An `overfit` run: its trace through Jaeger's v1 API (Grafana's), its checkpoints in VictoriaLogs."""
+    trace_id = root_trace_id(stack, summary["run_id"], "train overfit")
+    spans = stack.wait_for_trace(trace_id, lambda s: any(x["name"] == "train overfit" for x in s), api="v1")
+    root = next(s for s in spans if s["name"] == "train overfit")
+    assert root["attributes"]["lab.outcome"] == summary["stopped"] and root["service"] == "ml-lab-trainer"
+    assert root["attributes"]["lab.steps"] == summary["steps"]
+    assert len([s for s in spans if s["name"] == "evaluate"]) == summary["steps"] // 5
     logs = run_logs(stack, summary["run_id"], until="run_end")
     checkpoints = logs["checkpoint"]
     assert checkpoints and all("new best validation loss" in r["_msg"] for r in checkpoints)
     assert all(float(r["lab.val_loss"]) > 0 and int(r["lab.step"]) > 0 for r in checkpoints)
+    assert {r["trace_id"] for r in checkpoints} == {trace_id}
 
 
 def check_drift_run(stack, summary: dict) -> None:
@@ -163,4 +175,4 @@ def check_drift_run(stack, summary: dict) -> None:
     drift = logs["input_drift"]
     assert drift and all(r["severity_text"] == "WARN" and r["trace_id"] == trace_id for r in drift)
     assert all(float(r["lab.drifted_share"]) > 0 and r["lab.drifted_features"] for r in drift)
-    assert "debt_ratio" in drift[-1]["lab.drifted_features"]
+    assert any("debt_ratio" in r["lab.drifted_features"] for r in drift)  # the step at window 12

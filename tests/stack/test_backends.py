@@ -59,8 +59,8 @@ def test_diverged_run_trace_from_jaeger_and_events_from_victorialogs(native_stac
     stack_e2e.check_diverged_run(native_stack, runs["diverged"])
 
 
-def test_checkpoints_in_victorialogs(native_stack, runs):
-    stack_e2e.check_checkpoints(native_stack, runs["overfit"])
+def test_overfit_trace_through_grafanas_jaeger_api_and_checkpoints_in_victorialogs(native_stack, runs):
+    stack_e2e.check_overfit_run(native_stack, runs["overfit"])
 
 
 def test_drift_alarms_in_victorialogs_and_serving_trace_in_jaeger(native_stack, runs):

@@ -377,7 +377,7 @@ def test_prometheus_flags_are_the_same_in_both_modes():
     compose_flags = {f for f in SERVICES["prometheus"]["command"] if not re.match(r"--(config\.file|storage\.tsdb\.path)=", f)}
     assert {"--web.enable-otlp-receiver", "--enable-feature=exemplar-storage"} <= compose_flags
     for flag in compose_flags:
-        assert re.search(rf"^\s*{re.escape(flag)}( \\)?$", UP_SH, re.M), f"up.sh does not pass {flag}"
+        assert re.search(rf"^\s*{re.escape(flag)}( \\| ;;)?$", UP_SH, re.M), f"up.sh does not pass {flag}"
 
 
 def test_prometheus_otlp_settings():
