@@ -80,7 +80,13 @@ if [[ -z "$mode" ]]; then
     fi
   else
     rc=0
-    "$NATIVE/$cmd.sh" || rc=$?
+    # The native stack of LAB_STATE_DIR, when it has pid files (or always, for down: idempotent).
+    if [[ "$cmd" == down ]] || compgen -G "${LAB_STATE_DIR:-$ROOT/.lab}/run/*.pid" >/dev/null; then
+      "$NATIVE/$cmd.sh" || rc=$?
+    elif ! docker_ok; then
+      echo "stack.sh: no native stack in ${LAB_STATE_DIR:-$ROOT/.lab} and no Docker engine answers" >&2
+      rc=1
+    fi
     if docker_ok; then
       if [[ "$cmd" == down ]]; then compose down || rc=$?; else { compose ps && compose_urls; } || rc=$?; fi
     fi

@@ -120,8 +120,9 @@ class Engine:
 
 
 @pytest.fixture(scope="module")
-def engine():
+def engine(tmp_path_factory):
     eng = Engine()
+    eng.state_dir = tmp_path_factory.mktemp("compose-state")
     probe = subprocess.run([str(ENGINE), "env"], capture_output=True, text=True, env=eng.env)
     eng.env["DOCKER_HOST"] = probe.stdout.strip().split("=", 1)[1]
     already = subprocess.run(["docker", "version"], env=eng.env, capture_output=True).returncode == 0
@@ -165,7 +166,6 @@ def ports_in_use() -> list[str]:
 def compose_stack(engine, standins, tmp_path_factory):
     busy = ports_in_use()
     assert not busy, f"host-network compose needs .env's ports free; in use: {busy} (another stack? `make down`)"
-    engine.state_dir = tmp_path_factory.mktemp("compose-state")
     t0 = time.monotonic()
     run("make", "-s", "up", env=engine.stack_env())
     TIMES["make up (compose, first)"] = time.monotonic() - t0
@@ -292,7 +292,8 @@ def test_make_down_removes_the_containers_and_the_volume_keeps_prometheus_data(e
     run("make", "-s", "down", env=engine.stack_env())
     assert containers(engine) == {}
     volumes = engine.docker("volume", "ls", "--format", "{{.Name}}").stdout.split()
-    assert "ml-obs-lab_prometheus-data" in volumes
+    # the named volumes stay, and nothing else (an image's anonymous VOLUME would pile up)
+    assert set(volumes) == {f"ml-obs-lab_{v}-data" for v in ("prometheus", "alertmanager", "victorialogs")}, volumes
     t0 = time.monotonic()
     run("make", "-s", "up", env=engine.stack_env())
     TIMES["make up (compose, again)"] = time.monotonic() - t0
