@@ -21,7 +21,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COLLECTOR_BASE = ROOT / "otel-collector" / "config.yaml"
-COLLECTOR_COMPOSE = ROOT / "otel-collector" / "config.compose.yaml"
 RULE_FILES = sorted((ROOT / "prometheus").rglob("*.rules.yml"))
 RULE_TESTS = sorted((ROOT / "prometheus").rglob("*.test.yml"))
 
