@@ -16,7 +16,9 @@ status: ## show what runs in the stack and its URLs
 native-build: ## build the native stack binaries from Go modules (cached in ~/.cache/ml-obs-lab)
 	@scripts/native/build.sh
 
-# A private Docker engine (no systemd needed; no bridge, no iptables rules). Use it with
+# A private Docker engine (no systemd needed; no bridge, no iptables rules), made for the
+# tests' host-network override (tests/stack/compose.test.yml): published ports of the plain
+# compose file are not reachable through it. Use it with
 # `export DOCKER_HOST=$$(scripts/docker/engine.sh env | cut -d= -f2-)`.
 docker-engine: ## start a private Docker engine (installs docker.io where missing); prints DOCKER_HOST
 	@scripts/docker/engine.sh start

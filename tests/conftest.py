@@ -11,6 +11,8 @@ Fixtures (all session-scoped, so a session builds and starts things at most once
   ``scripts/native/build.sh`` (cached under ``~/.cache/ml-obs-lab``; a fresh machine
   builds them, which takes minutes). A failed build fails the test with the build's
   one-line message (component + log file); nothing is skipped.
+- ``native_components``: the rows of ``scripts/native/components.tsv``; ``stack_view``: the
+  ``NativeStack`` class, for a stack started elsewhere (tests/stack/test_compose_stack.py).
 - ``compose_check``: path of ``compose-check`` (scripts/compose-check/), which validates
   ``docker-compose.yml`` like ``docker compose config`` without Docker; built like the above.
 - ``native_stack``: a running native stack (collector, Prometheus, Alertmanager, Jaeger,
@@ -325,6 +327,19 @@ class NativeStack:
 @pytest.fixture(scope="session")
 def lab_env() -> dict[str, str]:
     return read_dotenv()
+
+
+@pytest.fixture(scope="session")
+def native_components() -> list[tuple[str, str, str, tuple[str, ...]]]:
+    """scripts/native/components.tsv: (name, health port variable, health path, port variables)."""
+    return COMPONENTS
+
+
+@pytest.fixture(scope="session")
+def stack_view() -> type[NativeStack]:
+    """The NativeStack class, to drive a stack started elsewhere (the compose tests) with the
+    same helpers: ``stack_view(state_dir=..., ports={LAB_*_PORT: port}, env={...})``."""
+    return NativeStack
 
 
 @pytest.fixture(scope="session")

@@ -37,7 +37,8 @@ cannot() { echo "engine.sh: no Docker engine here: $*" >&2; exit 3; }
 install_missing() {
   local need=()
   command -v dockerd >/dev/null || need+=(docker.io)
-  [[ -x /bin/busybox && "$(file -b /bin/busybox 2>/dev/null)" == *static* ]] || need+=(busybox-static)
+  # a static busybox (ldd fails on a static binary): the stand-ins copy it into FROM scratch
+  { [[ -x /bin/busybox ]] && ! ldd /bin/busybox >/dev/null 2>&1; } || need+=(busybox-static)
   command -v debootstrap >/dev/null || need+=(debootstrap)
   ((${#need[@]})) || return 0
   [[ "$(id -u)" == 0 ]] || cannot "${need[*]} missing and not root (apt-get install -y ${need[*]})"

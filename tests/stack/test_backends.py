@@ -32,10 +32,8 @@ def runs(native_stack, tmp_path_factory):
     }
 
 
-def test_every_component_of_the_table_is_healthy(native_stack):
-    from conftest import COMPONENTS
-
-    for name, health_port, health_path, _ in COMPONENTS:
+def test_every_component_of_the_table_is_healthy(native_stack, native_components):
+    for name, health_port, health_path, _ in native_components:
         url = f"http://127.0.0.1:{native_stack.ports[health_port]}{health_path}"
         assert requests.get(url, timeout=5).status_code == 200, f"{name}: {url}"
         assert (native_stack.state_dir / "run" / f"{name}.pid").exists(), name

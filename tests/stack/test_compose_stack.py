@@ -31,14 +31,12 @@ import requests
 import yaml
 
 import stack_e2e
-from conftest import COMPONENTS, NativeStack, read_dotenv
 
 pytestmark = pytest.mark.stack
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERRIDE = ROOT / "tests/stack/compose.test.yml"
 ENGINE = ROOT / "scripts/docker/engine.sh"
-ENV = read_dotenv()
 HOST = socket.gethostname()
 TIMES: dict[str, float] = {}
 
@@ -128,7 +126,8 @@ def engine(tmp_path_factory):
     already = subprocess.run(["docker", "version"], env=eng.env, capture_output=True).returncode == 0
     proc = subprocess.run([str(ENGINE), "start"], capture_output=True, text=True, env=eng.env, timeout=900)
     if proc.returncode == 3:
-        skip_or_fail(proc.stderr.strip().splitlines()[-1].removeprefix("engine.sh: no Docker engine here: "))
+        lines = proc.stderr.strip().splitlines() or ["scripts/docker/engine.sh start exited with 3"]
+        skip_or_fail(lines[-1].removeprefix("engine.sh: no Docker engine here: "))
     assert proc.returncode == 0, proc.stderr
     eng.started = not already
     try:
@@ -152,26 +151,26 @@ def service_images(engine) -> dict[str, str]:
     return {name: s["image"] for name, s in project["services"].items() if name != "grafana"}
 
 
-def ports_in_use() -> list[str]:
+def ports_in_use(components, env) -> list[str]:
     busy = []
-    for _, _, _, ports in COMPONENTS:
+    for _, _, _, ports in components:
         for var in ports:
             with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", int(ENV[var]))) == 0:
-                    busy.append(f"{var}={ENV[var]}")
+                if s.connect_ex(("127.0.0.1", int(env[var]))) == 0:
+                    busy.append(f"{var}={env[var]}")
     return busy
 
 
 @pytest.fixture(scope="module")
-def compose_stack(engine, standins, tmp_path_factory):
-    busy = ports_in_use()
+def compose_stack(engine, standins, native_components, stack_view, lab_env):
+    busy = ports_in_use(native_components, lab_env)
     assert not busy, f"host-network compose needs .env's ports free; in use: {busy} (another stack? `make down`)"
     t0 = time.monotonic()
     run("make", "-s", "up", env=engine.stack_env())
     TIMES["make up (compose, first)"] = time.monotonic() - t0
-    ports = {var: int(ENV[var]) for *_, vs in COMPONENTS for var in vs}
-    return NativeStack(state_dir=engine.state_dir, ports=ports,
-                       env={**ENV, **engine.stack_env(), "LAB_COLLECTOR_FILE_DIR": str(engine.state_dir / "otelcol")})
+    ports = {var: int(lab_env[var]) for *_, vs in native_components for var in vs}
+    return stack_view(state_dir=engine.state_dir, ports=ports,
+                       env={**lab_env, **engine.stack_env(), "LAB_COLLECTOR_FILE_DIR": str(engine.state_dir / "otelcol")})
 
 
 def containers(engine) -> dict[str, dict]:
