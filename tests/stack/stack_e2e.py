@@ -2,7 +2,10 @@
 (test_compose_stack.py): the same assertions against either, through HTTP APIs only.
 
 Not a test module (no `test_` prefix): imported by those two files. Every function takes a
-stack object with the interface of tests/conftest.py's NativeStack.
+stack object with the interface of the NativeStack the `native_stack` fixture returns
+(endpoints, `ports`, `poll`, `query`, `wait_for_exported`, `sink_alerts`, …); the Jaeger and
+VictoriaLogs readers are here: `jaeger_trace` / `wait_for_trace` (Jaeger's query API) and
+`logsql` / `wait_for_logs` (VictoriaLogs' LogsQL API).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import time
 import uuid
 from pathlib import Path
 
+import requests
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
@@ -29,6 +33,88 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 ROOT = Path(__file__).resolve().parents[2]
 DELAYS = Path(os.environ.get("LAB_CACHE_DIR", Path.home() / ".cache/ml-obs-lab")) / "logs" / "backend-delays.tsv"
+
+
+# --- reading the trace and log backends ----------------------------------------------------------
+
+
+def jaeger_url(stack) -> str:
+    return f"http://127.0.0.1:{stack.ports['LAB_JAEGER_UI_PORT']}"
+
+
+def victorialogs_url(stack) -> str:
+    return f"http://127.0.0.1:{stack.ports['LAB_VICTORIALOGS_PORT']}"
+
+
+def _attrs(attributes: list[dict] | None) -> dict:
+    """OTLP JSON attributes -> {key: value} (ints as int, arrays as lists)."""
+    out = {}
+    for attr in attributes or []:
+        kind, raw = next(iter((attr.get("value") or {"none": None}).items()))
+        out[attr["key"]] = int(raw) if kind == "intValue" else (
+            [next(iter(v.values()), None) for v in raw.get("values", [])] if kind == "arrayValue" else raw)
+    return out
+
+
+def jaeger_trace(stack, trace_id: str, api: str = "v3") -> list[dict]:
+    """The spans of one trace from Jaeger's query API, flattened: "name", "traceID", "spanID",
+    "parentSpanID" (or None), "attributes", "status" ("UNSET"/"OK"/"ERROR"), "service" (its
+    service.name) and "process" (its resource attributes). [] while Jaeger does not know it.
+    api="v3": GET /api/v3/traces/<id> (OTLP JSON, Jaeger's current API); api="v1":
+    GET /api/traces/<id>, the one Grafana's Jaeger datasource reads."""
+    path = f"/api/v3/traces/{trace_id}" if api == "v3" else f"/api/traces/{trace_id}"
+    r = requests.get(jaeger_url(stack) + path, timeout=10)
+    if r.status_code == 404:
+        return []
+    r.raise_for_status()
+    spans = []
+    if api == "v3":
+        for rs in r.json().get("result", {}).get("resourceSpans", []):
+            resource = _attrs(rs.get("resource", {}).get("attributes"))
+            for ss in rs.get("scopeSpans", []):
+                for span in ss.get("spans", []):
+                    code = span.get("status", {}).get("code", 0)
+                    spans.append({"name": span["name"], "traceID": span["traceId"], "spanID": span["spanId"],
+                                  "parentSpanID": span.get("parentSpanId") or None,
+                                  "attributes": _attrs(span.get("attributes")),
+                                  "status": {0: "UNSET", 1: "OK", 2: "ERROR"}.get(code, str(code)),
+                                  "service": resource.get("service.name"), "process": resource})
+        return spans
+    for trace in r.json().get("data") or []:
+        processes = trace.get("processes", {})
+        for span in trace.get("spans", []):
+            parents = [ref["spanID"] for ref in span.get("references", []) if ref.get("refType") == "CHILD_OF"]
+            tags = {t["key"]: t["value"] for t in span.get("tags", [])}
+            process = processes.get(span.get("processID"), {})
+            spans.append({"name": span["operationName"], "traceID": span["traceID"], "spanID": span["spanID"],
+                          "parentSpanID": parents[0] if parents else None, "attributes": tags,
+                          "status": tags.get("otel.status_code", "UNSET"), "service": process.get("serviceName"),
+                          "process": {t["key"]: t["value"] for t in process.get("tags", [])}})
+    return spans
+
+
+def wait_for_trace(stack, trace_id: str, predicate=bool, timeout: float = 60, api: str = "v3") -> list[dict]:
+    """The trace's spans once `predicate(spans)` holds (e.g. all expected spans arrived)."""
+    def ready():
+        spans = jaeger_trace(stack, trace_id, api)
+        return spans if spans and predicate(spans) else None
+    return stack.poll(f"trace {trace_id} in Jaeger ({api} API)", ready, timeout)
+
+
+def logsql(stack, query: str, limit: int = 10000) -> list[dict]:
+    """Log records matching a LogsQL query (GET /select/logsql/query), one dict per record with
+    VictoriaLogs' fields: "_msg", "_time", "_stream", resource and log attributes by their OTLP
+    names ("service.name", "lab.event", ...), "trace_id", "span_id", "severity_text"."""
+    r = requests.get(f"{victorialogs_url(stack)}/select/logsql/query", params={"query": query, "limit": limit}, timeout=10)
+    r.raise_for_status()
+    return [json.loads(line) for line in r.text.splitlines() if line.strip()]
+
+
+def wait_for_logs(stack, query: str, predicate=bool, timeout: float = 60) -> list[dict]:
+    def ready():
+        records = logsql(stack, query)
+        return records if records and predicate(records) else None
+    return stack.poll(f"logs {query!r} in VictoriaLogs", ready, timeout)
 
 
 # --- recorded-to-queryable delay of one metric point, one span, one log record -------------------
@@ -60,8 +146,8 @@ def probe_delays(stack, mode: str, timeout: float = 60) -> dict[str, float]:
         assert meter_provider.force_flush(timeout_millis=10_000)
         checks = {
             "metric (Prometheus)": lambda: stack.query(f'ml_lab_probe{{instance="probe-{probe}"}}'),
-            "span (Jaeger)": lambda: stack.jaeger_trace(trace_id),
-            "log (VictoriaLogs)": lambda: stack.logsql(f'"lab.run.id":"{probe}"'),
+            "span (Jaeger)": lambda: jaeger_trace(stack, trace_id),
+            "log (VictoriaLogs)": lambda: logsql(stack, f'"lab.run.id":"{probe}"'),
         }
         delays: dict[str, float] = {}
         while checks and time.monotonic() - t0 < timeout:
@@ -107,8 +193,8 @@ def root_trace_id(stack, run_id: str, root_name: str) -> str:
 
 def run_logs(stack, run_id: str, until: str, timeout: float = 60) -> dict[str, list[dict]]:
     """The run's log records from VictoriaLogs by `lab.event`, once a record with event `until` is in."""
-    records = stack.wait_for_logs(f'"lab.run.id":"{run_id}"', lambda rs: any(r.get("lab.event") == until for r in rs),
-                                  timeout=timeout)
+    records = wait_for_logs(stack, f'"lab.run.id":"{run_id}"', lambda rs: any(r.get("lab.event") == until for r in rs),
+                            timeout=timeout)
     by_event: dict[str, list[dict]] = {}
     for r in records:
         by_event.setdefault(r.get("lab.event", ""), []).append(r)
@@ -123,7 +209,7 @@ def check_diverged_run(stack, summary: dict) -> None:
     losses on span attributes and v1 cannot encode NaN/inf in JSON (docs/stack.md)."""
     run_id = summary["run_id"]
     trace_id = root_trace_id(stack, run_id, "train diverged")
-    spans = stack.wait_for_trace(trace_id, lambda s: any(x["name"] == "train diverged" for x in s))
+    spans = wait_for_trace(stack, trace_id, lambda s: any(x["name"] == "train diverged" for x in s))
     root = next(s for s in spans if s["name"] == "train diverged")
     assert root["parentSpanID"] is None and root["service"] == "ml-lab-trainer"
     assert root["attributes"]["lab.outcome"] == "diverged" and root["attributes"]["lab.scenario"] == "diverged"
@@ -150,7 +236,7 @@ def check_diverged_run(stack, summary: dict) -> None:
 def check_overfit_run(stack, summary: dict) -> None:
     """An `overfit` run: its trace through Jaeger's v1 API (Grafana's), its checkpoints in VictoriaLogs."""
     trace_id = root_trace_id(stack, summary["run_id"], "train overfit")
-    spans = stack.wait_for_trace(trace_id, lambda s: any(x["name"] == "train overfit" for x in s), api="v1")
+    spans = wait_for_trace(stack, trace_id, lambda s: any(x["name"] == "train overfit" for x in s), api="v1")
     root = next(s for s in spans if s["name"] == "train overfit")
     assert root["attributes"]["lab.outcome"] == summary["stopped"] and root["service"] == "ml-lab-trainer"
     assert root["attributes"]["lab.steps"] == summary["steps"]
@@ -166,7 +252,7 @@ def check_drift_run(stack, summary: dict) -> None:
     """A drift-sudden serving run: its trace from Jaeger, its drift alarms from VictoriaLogs."""
     run_id = summary["run_id"]
     trace_id = root_trace_id(stack, run_id, "serve drift-sudden")
-    spans = stack.wait_for_trace(trace_id, lambda s: any(x["name"] == "serve drift-sudden" for x in s))
+    spans = wait_for_trace(stack, trace_id, lambda s: any(x["name"] == "serve drift-sudden" for x in s))
     root = next(s for s in spans if s["name"] == "serve drift-sudden")
     assert root["service"] == "ml-lab-inference" and root["attributes"]["lab.outcome"] == "completed"
     checks = [s for s in spans if s["name"] == "drift_check"]

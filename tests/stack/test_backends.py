@@ -13,9 +13,8 @@ against the compose stack.
 
 from __future__ import annotations
 
-import requests
 import pytest
-
+import requests
 import stack_e2e
 
 pytestmark = pytest.mark.stack
@@ -41,9 +40,9 @@ def test_every_component_of_the_table_is_healthy(native_stack, native_components
 
 def test_jaeger_and_victorialogs_run_the_pinned_versions(native_stack, lab_env):
     # Jaeger answers its query API; VictoriaLogs reports its version on /metrics.
-    services = requests.get(f"{native_stack.jaeger_url}/api/services", timeout=5)
+    services = requests.get(f"{stack_e2e.jaeger_url(native_stack)}/api/services", timeout=5)
     assert services.status_code == 200 and "data" in services.json()
-    metrics = requests.get(f"{native_stack.victorialogs_url}/metrics", timeout=5).text
+    metrics = requests.get(f"{stack_e2e.victorialogs_url(native_stack)}/metrics", timeout=5).text
     assert f'version="victoria-logs-v{lab_env["LAB_VICTORIALOGS_VERSION"]}"' in metrics
 
 
