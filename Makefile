@@ -14,7 +14,7 @@ VENV_STAMP := $(VENV)/.synced
 
 SCENARIOS := $(patsubst scenarios/%.toml,%,$(wildcard scenarios/*.toml))
 
-.PHONY: help venv lock test test-lab bench bench-e2e calibrate list clean $(addprefix scenario-,$(SCENARIOS))
+.PHONY: help venv lock lint test test-lab bench bench-e2e calibrate list clean $(addprefix scenario-,$(SCENARIOS))
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort | awk -F'\t' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -47,15 +47,18 @@ $(addprefix scenario-,$(SCENARIOS)): scenario-%: $(VENV_STAMP) ## run a scenario
 scenario-%: $(VENV_STAMP)
 	@$(PY) -m lab run $* $(ARGS)
 
-test: $(VENV_STAMP) ## run the whole test suite (unit, scenario seeds, end-to-end on the native stack)
-	@$(PY) -m pytest tests $(PYTEST_ARGS)
+lint: $(VENV_STAMP) ## ruff on lab/ and tests/ (pyflakes, pycodestyle errors, import order)
+	@$(PY) -m ruff check lab tests
 
-test-lab: $(VENV_STAMP) ## run only the Python/scenario tests (no stack)
-	@$(PY) -m pytest tests/lab $(PYTEST_ARGS)
+test: lint ## lint, then the whole test suite (unit, scenario seeds, end-to-end on the native stack)
+	@$(PY) -m pytest tests --durations=15 $(PYTEST_ARGS)
+
+test-lab: $(VENV_STAMP) ## the Python and scenario tests, no stack (`-m "not stack"`: markers are set by directory)
+	@$(PY) -m pytest tests -m "not stack" $(PYTEST_ARGS)
 
 bench: $(VENV_STAMP) ## benchmark instrumentation overhead and the drift monitor; writes results/bench.{json,md}, results/drift.{json,md}
-	@$(PY) -m lab.bench --out results
-	@$(PY) -m lab.drift_bench --out results
+	@$(PY) -m lab.dev.bench --out results
+	@$(PY) -m lab.dev.drift_bench --out results
 
 clean: ## remove the virtual environment and caches in the repository
 	rm -rf $(VENV) .pytest_cache .lab
@@ -63,7 +66,7 @@ clean: ## remove the virtual environment and caches in the repository
 -include mk/*.mk
 
 bench-e2e: $(VENV_STAMP) ## measure recorded-to-queryable delay through the running stack (make up first); writes results/bench_e2e.json
-	@$(PY) -m lab.bench_e2e --out results
+	@$(PY) -m lab.dev.bench_e2e --out results
 
-calibrate: $(VENV_STAMP) ## run every scenario over 5 seeds; signature onsets and peaks to results/scenarios.md
-	@$(PY) -m lab.calibrate --seeds 5 --out results/scenarios.md
+calibrate: $(VENV_STAMP) ## run every training scenario over 5 seeds; signature onsets and peaks to results/scenarios.md
+	@$(PY) -m lab.dev.calibrate --seeds 5 --out results/scenarios.md

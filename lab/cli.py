@@ -12,7 +12,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from lab.config import SpecError
+from lab.families import record_run, run
+from lab.practice import cli as triage_cli
+from lab.specs.base import SpecError
+from lab.specs.loader import known_scenarios, load_scenario
+from lab.telemetry.session import write_summary
 
 
 def _positive_float(text: str) -> float:
@@ -61,17 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--summary-json", type=Path, metavar="FILE", help="write the run summary as JSON")
     run.add_argument("--record", type=Path, metavar="FILE",
                      help="record the series Prometheus would store, one sample per 5 s of the paced clock, instead of "
-                          "streaming (replay them against the alert rules with python -m lab.replay)")
-
-    from lab import triage_cli
-
+                          "streaming (replay them against the alert rules with python -m lab.dev.replay)")
     triage_cli.add_parser(sub)
     return p
 
 
 def _cmd_list() -> int:
-    from lab.scenarios import known_scenarios, load_scenario
-
     names = known_scenarios()
     width = max((len(n) for n in names), default=4)
     print(f"{'NAME':<{width}}  KIND       FIX  ALERTS                 TITLE")
@@ -82,8 +81,6 @@ def _cmd_list() -> int:
 
 
 def _cmd_show(args) -> int:
-    from lab.scenarios import load_scenario
-
     s = load_scenario(args.name, fix=args.fix)
     print(f"{s.name} ({s.variant}): {s.title}\n")
     for label, text in (("What you will see", s.story.what_you_will_see), ("Root cause", s.story.root_cause),
@@ -97,32 +94,17 @@ def _cmd_show(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from lab.runner import run_scenario, write_summary
-    from lab.scenarios import load_scenario
-
     spec = load_scenario(args.name, fix=args.fix, overrides=args.overrides)
+    live = False if args.plain else None
     if args.record:
         if args.telemetry == "on":
             raise ValueError("--record: recording replaces streaming; drop --telemetry on (allowed with --record: auto, off)")
-        from lab.record import record_run
-
-        outcome, recording = record_run(spec, args.record, seed=args.seed, speed=args.speed, quiet=args.quiet,
-                                        live=False if args.plain else None)
+        outcome, recording = record_run(spec, args.record, seed=args.seed, speed=args.speed, quiet=args.quiet, live=live)
         if not args.quiet:
             print(f"Recorded {len(recording.series())} series x {len(recording.samples)} samples to {args.record}")
-        if args.summary_json:
-            write_summary(args.summary_json, outcome)
-        return 130 if outcome.result.stopped == "interrupted" else 0
-    if spec.kind == "inference":
-        from lab.serve_runner import run_inference
-
-        served = run_inference(spec, seed=args.seed, fast=args.fast, speed=args.speed, telemetry=args.telemetry,
-                               quiet=args.quiet)
-        if args.summary_json:
-            write_summary(args.summary_json, served)
-        return 130 if served.result.stopped == "interrupted" else 0
-    outcome = run_scenario(spec, seed=args.seed, fast=args.fast, speed=args.speed, telemetry=args.telemetry,
-                           quiet=args.quiet, live=False if args.plain else None)
+    else:
+        outcome = run(spec, seed=args.seed, fast=args.fast, speed=args.speed, telemetry=args.telemetry,
+                      quiet=args.quiet, live=live)
     if args.summary_json:
         write_summary(args.summary_json, outcome)
     return 130 if outcome.result.stopped == "interrupted" else 0
@@ -136,8 +118,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "show":
             return _cmd_show(args)
         if args.command == "triage":
-            from lab import triage_cli
-
             return triage_cli.main(args)
         return _cmd_run(args)
     except SpecError as exc:

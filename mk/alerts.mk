@@ -8,8 +8,8 @@ test-alerts: $(VENV_STAMP) ## alert rules in seconds: promtool unit tests + muta
 
 .PHONY: record-alerts
 record-alerts: $(VENV_STAMP) ## re-record every scenario (seed 0) into tests/alerts/recordings/ for the replay tests
-	@$(PY) -m lab.record --out tests/alerts/recordings
+	@$(PY) -m lab.dev.record --out tests/alerts/recordings
 
 .PHONY: alert-matrix
 alert-matrix: $(VENV_STAMP) ## every scenario on a private native stack: which alerts fire (5 training seeds --fast, 2 paced inference seeds), detection latency; results/alert-matrix.md, README (~25 min)
-	@$(PY) -m lab.alert_matrix --out results --readme README.md $(ARGS)
+	@$(PY) -m lab.dev.alert_matrix --out results --readme README.md $(ARGS)

@@ -6,4 +6,4 @@ mystery: $(VENV_STAMP) ## practise triage: a hidden scenario runs live (ARGS='--
 	@$(PY) -m lab triage start $(ARGS)
 
 exercises: $(VENV_STAMP) ## redraw the interpretation drills in docs/exercises/ from real runs (~1 min, no stack)
-	@$(PY) -m lab.exercises --out docs/exercises
+	@$(PY) -m lab.practice.exercises --out docs/exercises

@@ -3,7 +3,7 @@
 #
 # Starts a private native stack (temporary state dir, free ports: never clashes with a
 # stack you run), runs the scenarios paced at --speed 4 against it, draws each panel with
-# lab/dashboards/pictures.py, and always stops the stack.
+# lab/dev/pictures.py, and always stops the stack.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="$ROOT/.venv/bin/python"
@@ -21,4 +21,4 @@ trap '"$ROOT/scripts/native/down.sh" >/dev/null 2>&1 || true; rm -rf "$state"' E
 "$ROOT/scripts/native/up.sh" >/dev/null
 export OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$LAB_OTLP_GRPC_PORT" OTEL_EXPORTER_OTLP_PROTOCOL=grpc
 export OTEL_EXPORTER_OTLP_INSECURE=true OTEL_METRIC_EXPORT_INTERVAL=5000
-"$PY" -m lab.dashboards.pictures --prometheus "http://127.0.0.1:$LAB_PROMETHEUS_PORT" "$@"
+"$PY" -m lab.dev.pictures --prometheus "http://127.0.0.1:$LAB_PROMETHEUS_PORT" "$@"

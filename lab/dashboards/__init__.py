@@ -13,8 +13,8 @@ from pathlib import Path
 
 from lab.dashboards import overview, serving, training
 from lab.dashboards.model import Dashboard, render
+from lab.repo import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 OUT_DIR = ROOT / "grafana" / "dashboards"
 # Where docs/runbooks/ is published: the one runbook base of the project. Dashboard links append
 # <AlertName>.md (the hidden `runbooks` variable, overridable in the URL); every alert rule's

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lab.dashboards import ROOT, all_dashboards, path_of, to_json
+from lab.dashboards import all_dashboards, path_of, to_json
+from lab.repo import ROOT
 
 
 def main(argv: list[str] | None = None) -> int:

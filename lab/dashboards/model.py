@@ -5,7 +5,7 @@ selectors come from one place; `python -m lab.dashboards` writes the JSON that G
 provisions from grafana/dashboards/ and `--check` fails if the checked-in files differ.
 
 Every panel carries, besides its Grafana JSON, the scenario families whose runs must give
-its queries data (`needs`). tests/dashboards/test_panel_contract.py runs scenarios on the
+its queries data (`needs`). tests/dev/test_panel_contract.py runs scenarios on the
 native stack and holds each panel to that promise.
 """
 
@@ -26,7 +26,7 @@ DS = {"type": "prometheus", "uid": "${datasource}"}
 # variant variables pick the run).
 RUN = 'job=~"$job",instance=~"$instance",lab_scenario=~"$scenario",lab_variant=~"$variant"'
 
-# Scenario families (tests/dashboards/test_panel_contract.py maps each scenario to one).
+# Scenario families (tests/dev/test_panel_contract.py maps each scenario to one).
 TRAINING = "training"
 INFERENCE = "inference"
 DRIFT = "drift"
@@ -65,7 +65,7 @@ class Panel:
     needs: tuple[str, ...] = ()  # scenario families whose runs must give data
     # Known gaps of --fast runs: scenario -> why a --fast run of it may leave this panel empty.
     # The contract test then holds the panel to data on a paced run of that scenario instead
-    # (tests/dashboards/test_panel_contract.py, PACED_RUNS).
+    # (tests/dev/test_panel_contract.py, PACED_RUNS).
     gaps: dict[str, str] = field(default_factory=dict)
     thresholds: list[Threshold] = field(default_factory=list)
     runbooks: list[str] = field(default_factory=list)  # alert names

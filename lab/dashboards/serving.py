@@ -1,13 +1,13 @@
 """Production dashboards for the inference scenarios: drift and quality, and operations.
 
-Built against the serving metrics of lab/inference_export.py (ml.inference.*, ml.drift.*;
-docs/metrics.md). Thresholds come from lab/drift.py (PSI, KS, Jensen-Shannon) and from the
-serving signal definitions (accuracy drop, calibration error).
+Built against the serving metrics of lab/serving/export.py (ml.inference.*, ml.drift.*;
+docs/metrics.md). Thresholds come from lab/thresholds.py (PSI, KS, Jensen-Shannon, accuracy
+drop, calibration error).
 """
 
 from __future__ import annotations
 
-from lab import drift, signals
+from lab import thresholds
 from lab.dashboards.model import (
     INFERENCE,
     ORANGE,
@@ -21,15 +21,11 @@ from lab.dashboards.model import (
     run_variables,
 )
 
-# Serving signal thresholds: lab/signals.py once the inference scenarios land (they are
-# defined there in that work); until then the same numbers, so the dashboards load on main.
-ACCURACY_DROP = getattr(signals, "ACCURACY_DROP", 0.05)
-ECE_THRESHOLD = getattr(signals, "ECE_THRESHOLD", 0.08)
 RUN_LEGEND = "{{lab_scenario}}/{{lab_variant}}"
 # Panels on rate()/increase() need two samples of a series inside their window: --fast
-# serving runs export after every drift window (lab/inference_export.py), and the contract
+# serving runs export after every drift window (lab/serving/export.py), and the contract
 # test also holds every serving panel to data on a run at the real 5 s pace
-# (tests/dashboards/test_panel_contract.py, PACED_RUNS).
+# (tests/dev/test_panel_contract.py, PACED_RUNS).
 
 
 def _m(name: str) -> str:
@@ -43,7 +39,7 @@ def drift_panels() -> list[Panel | Row]:
         Panel(
             "Share of drifted features",
             f"Share of the model's input features whose KS p-value (adjusted for testing every feature) is below "
-            f"{drift.KS_ALPHA} in the latest drift window. Gradual drift climbs step by step; sudden drift jumps.",
+            f"{thresholds.KS_ALPHA} in the latest drift window. Gradual drift climbs step by step; sudden drift jumps.",
             "percentunit",
             [Target(f"max by (lab_scenario, lab_variant) ({_m('ml_drift_drifted_share_ratio')})", RUN_LEGEND)],
             needs=(INFERENCE,), width=12, min=0, max=1,
@@ -52,21 +48,21 @@ def drift_panels() -> list[Panel | Row]:
         Panel(
             "PSI per feature (heatmap)",
             f"Population stability index of each feature's latest window against the reference deciles. Below "
-            f"{drift.PSI_MODERATE} stable, {drift.PSI_MODERATE}-{drift.PSI_MAJOR} moderate, above {drift.PSI_MAJOR} "
+            f"{thresholds.PSI_MODERATE} stable, {thresholds.PSI_MODERATE}-{thresholds.PSI_MAJOR} moderate, above {thresholds.PSI_MAJOR} "
             "a major shift (the cell colours use the same cuts).",
             "none",
             [Target(per_feature.format(_m("ml_drift_psi")), "{{feature}}")],
             kind="heatmap", needs=(INFERENCE,), width=12,
-            thresholds=[Threshold(drift.PSI_MODERATE, ORANGE), Threshold(drift.PSI_MAJOR, RED)],
+            thresholds=[Threshold(thresholds.PSI_MODERATE, ORANGE), Threshold(thresholds.PSI_MAJOR, RED)],
             options={"calculate": False, "yAxis": {"unit": "none"},
-                     "color": {"mode": "scheme", "scheme": "Oranges", "steps": 64, "min": 0, "max": drift.PSI_MAJOR * 2}},
+                     "color": {"mode": "scheme", "scheme": "Oranges", "steps": 64, "min": 0, "max": thresholds.PSI_MAJOR * 2}},
             runbooks=["MLLabInputDrift"],
         ),
         Panel(
             "Drift statistics per feature (latest window)",
-            f"Per feature: PSI (cuts {drift.PSI_MODERATE} / {drift.PSI_MAJOR}), KS statistic, KS p-value adjusted "
-            f"for every feature (drifted below {drift.KS_ALPHA}) and Jensen-Shannon distance (above "
-            f"{drift.JS_THRESHOLD} = a material shift). Cells are coloured by the alert thresholds.",
+            f"Per feature: PSI (cuts {thresholds.PSI_MODERATE} / {thresholds.PSI_MAJOR}), KS statistic, KS p-value adjusted "
+            f"for every feature (drifted below {thresholds.KS_ALPHA}) and Jensen-Shannon distance (above "
+            f"{thresholds.JS_THRESHOLD} = a material shift). Cells are coloured by the alert thresholds.",
             "none",
             [Target(per_feature.format(_m("ml_drift_psi")), instant=True, fmt="table"),
              Target(per_feature.format(_m("ml_drift_ks_statistic")), instant=True, fmt="table"),
@@ -83,16 +79,16 @@ def drift_panels() -> list[Panel | Row]:
             overrides=[
                 {"matcher": {"id": "byName", "options": "PSI"}, "properties": [
                     {"id": "thresholds", "value": {"mode": "absolute", "steps": [
-                        {"color": "green", "value": None}, {"color": ORANGE, "value": drift.PSI_MODERATE},
-                        {"color": RED, "value": drift.PSI_MAJOR}]}},
+                        {"color": "green", "value": None}, {"color": ORANGE, "value": thresholds.PSI_MODERATE},
+                        {"color": RED, "value": thresholds.PSI_MAJOR}]}},
                     {"id": "custom.cellOptions", "value": {"type": "color-background"}}]},
                 {"matcher": {"id": "byName", "options": "KS p-value (adjusted)"}, "properties": [
                     {"id": "thresholds", "value": {"mode": "absolute", "steps": [
-                        {"color": RED, "value": None}, {"color": "green", "value": drift.KS_ALPHA}]}},
+                        {"color": RED, "value": None}, {"color": "green", "value": thresholds.KS_ALPHA}]}},
                     {"id": "custom.cellOptions", "value": {"type": "color-background"}}]},
                 {"matcher": {"id": "byName", "options": "Jensen-Shannon"}, "properties": [
                     {"id": "thresholds", "value": {"mode": "absolute", "steps": [
-                        {"color": "green", "value": None}, {"color": RED, "value": drift.JS_THRESHOLD}]}},
+                        {"color": "green", "value": None}, {"color": RED, "value": thresholds.JS_THRESHOLD}]}},
                     {"id": "custom.cellOptions", "value": {"type": "color-background"}}]},
             ],
             runbooks=["MLLabInputDrift"],
@@ -100,11 +96,11 @@ def drift_panels() -> list[Panel | Row]:
         Panel(
             "Jensen-Shannon distance per feature",
             f"Jensen-Shannon distance (base 2, 0..1) of each feature's window against the reference, over time. "
-            f"Above {drift.JS_THRESHOLD} the shift is material.",
+            f"Above {thresholds.JS_THRESHOLD} the shift is material.",
             "none",
             [Target(per_feature.format(_m("ml_drift_js_distance")), "{{feature}}")],
             needs=(INFERENCE,), width=12, min=0,
-            thresholds=[Threshold(drift.JS_THRESHOLD, RED)], runbooks=["MLLabInputDrift"],
+            thresholds=[Threshold(thresholds.JS_THRESHOLD, RED)], runbooks=["MLLabInputDrift"],
         ),
         Panel(
             "Prediction drift (model output)",
@@ -115,17 +111,17 @@ def drift_panels() -> list[Panel | Row]:
             [Target(f"max by (lab_scenario, lab_variant) ({_m('ml_drift_output_psi')})", f"{RUN_LEGEND} PSI"),
              Target(f"max by (lab_scenario, lab_variant) ({_m('ml_drift_output_js_distance')})", f"{RUN_LEGEND} JS")],
             needs=(INFERENCE,), width=12, min=0,
-            thresholds=[Threshold(drift.PSI_MODERATE, ORANGE), Threshold(drift.PSI_MAJOR, RED)],
+            thresholds=[Threshold(thresholds.PSI_MODERATE, ORANGE), Threshold(thresholds.PSI_MAJOR, RED)],
         ),
         Row("Quality: is the model still right?"),
         Panel(
             "Accuracy on labelled requests against baseline",
             f"Accuracy on the latest labelled requests (labels arrive late) and the model's held-out baseline; the "
-            f"dashed line is the baseline minus {ACCURACY_DROP}, below which accuracy has degraded.",
+            f"dashed line is the baseline minus {thresholds.ACCURACY_DROP}, below which accuracy has degraded.",
             "percentunit",
             [Target(f"max by (lab_scenario, lab_variant) ({_m('ml_inference_accuracy_ratio')})", f"{RUN_LEGEND} accuracy"),
              Target(f"max by (lab_scenario, lab_variant) ({_m('ml_inference_accuracy_baseline_ratio')})", f"{RUN_LEGEND} baseline"),
-             Target(f"max by (lab_scenario, lab_variant) ({_m('ml_inference_accuracy_baseline_ratio')}) - {ACCURACY_DROP}",
+             Target(f"max by (lab_scenario, lab_variant) ({_m('ml_inference_accuracy_baseline_ratio')}) - {thresholds.ACCURACY_DROP}",
                     f"{RUN_LEGEND} alert line")],
             needs=(INFERENCE,), width=12, max=1,
             overrides=[{"matcher": {"id": "byRegexp", "options": ".*alert line"},
@@ -136,11 +132,11 @@ def drift_panels() -> list[Panel | Row]:
         Panel(
             "Calibration: expected calibration error",
             f"Expected calibration error (10 confidence bins) on the same labelled requests: how far the model's "
-            f"confidence is from its accuracy. Above {ECE_THRESHOLD} the probabilities can no longer be trusted.",
+            f"confidence is from its accuracy. Above {thresholds.ECE_THRESHOLD} the probabilities can no longer be trusted.",
             "none",
             [Target(f"max by (lab_scenario, lab_variant) ({_m('ml_inference_calibration_error_ratio')})", RUN_LEGEND)],
             needs=(INFERENCE,), width=12, min=0,
-            thresholds=[Threshold(ECE_THRESHOLD, RED, alert="MLLabMiscalibrated")], runbooks=["MLLabMiscalibrated"],
+            thresholds=[Threshold(thresholds.ECE_THRESHOLD, RED, alert="MLLabMiscalibrated")], runbooks=["MLLabMiscalibrated"],
         ),
         Panel(
             "Confidence distribution",

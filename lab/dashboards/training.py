@@ -7,7 +7,7 @@ then the alerts firing for the run. docs/dashboards.md shows each failure's shap
 
 from __future__ import annotations
 
-from lab import signals
+from lab import thresholds
 from lab.dashboards.model import (
     ORANGE,
     RED,
@@ -24,13 +24,13 @@ from lab.dashboards.model import (
 )
 
 RUN_LEGEND = "{{lab_scenario}}/{{lab_variant}}"
-# The OTel Python SDK cannot export NaN/inf, so lab/export.py skips a non-finite interval peak
+# The OTel Python SDK cannot export NaN/inf, so lab/training/export.py skips a non-finite interval peak
 # (no point for that interval). A --fast diverged run's 70 steps take a fraction of a second:
 # unless a periodic export happens to fall before step ~50, every gradient-norm peak it
 # exports is inf and the peak and ratio gauges get no sample at all (it varies with machine
 # load). A paced diverged run shows the finite peaks before the divergence.
 NONFINITE_PEAK_GAP = {"diverged": "a --fast diverged run usually exports only after diverging, when the gradient-norm "
-                                  "peaks are inf, which the lab does not export (lab/export.py)"}
+                                  "peaks are inf, which the lab does not export (lab/training/export.py)"}
 
 
 def _m(name: str, extra: str = "") -> str:
@@ -53,34 +53,34 @@ def panels() -> list[Panel | Row]:
         ),
         Panel(
             "Validation / training loss ratio",
-            f"Generalisation gap: validation loss divided by training loss. Above {signals.OVERFIT_RATIO_THRESHOLD} "
+            f"Generalisation gap: validation loss divided by training loss. Above {thresholds.OVERFIT_RATIO_THRESHOLD} "
             "the model generalises worse than it fits; overfitting when it also stops setting new validation "
             "minima (next panel). A healthy run on memorisable data can sit above the line early on.",
             "none",
             [Target(f"max by (lab_scenario, lab_variant) ({_m('ml_training_loss_ratio')})", RUN_LEGEND)],
             needs=(TRAINING,), width=6, min=0,
-            thresholds=[Threshold(signals.OVERFIT_RATIO_THRESHOLD, RED, alert="MLLabOverfitting")],
+            thresholds=[Threshold(thresholds.OVERFIT_RATIO_THRESHOLD, RED, alert="MLLabOverfitting")],
             runbooks=["MLLabOverfitting"],
         ),
         Panel(
             "Evaluations since best validation loss",
             f"What early stopping counts: evaluations since validation loss last reached a new minimum. At "
-            f"{signals.OVERFIT_STALL_EVALS} or more, with the ratio above {signals.OVERFIT_RATIO_THRESHOLD}, "
+            f"{thresholds.OVERFIT_STALL_EVALS} or more, with the ratio above {thresholds.OVERFIT_RATIO_THRESHOLD}, "
             "the run is overfitting.",
             "none",
             [Target(f"max by (lab_scenario, lab_variant) ({_m('ml_training_validation_evals_since_best')})", RUN_LEGEND)],
             needs=(TRAINING,), width=6, min=0, decimals=0,
-            thresholds=[Threshold(signals.OVERFIT_STALL_EVALS, RED, alert="MLLabOverfitting")],
+            thresholds=[Threshold(thresholds.OVERFIT_STALL_EVALS, RED, alert="MLLabOverfitting")],
             runbooks=["MLLabOverfitting"],
         ),
         Panel(
             "Minibatch loss spike (peak / rolling mean)",
             "Highest minibatch loss in each export interval divided by the mean of the previous 50 minibatch "
-            f"losses. A loss spike is a jump past {signals.LOSS_SPIKE_THRESHOLD}x; noisy healthy runs peak near 2x.",
+            f"losses. A loss spike is a jump past {thresholds.LOSS_SPIKE_THRESHOLD}x; noisy healthy runs peak near 2x.",
             "none",
             [Target(f"max by (lab_scenario, lab_variant) ({_m('ml_training_batch_loss_ratio')})", RUN_LEGEND)],
             needs=(TRAINING,), width=12, log_scale=True,
-            thresholds=[Threshold(signals.LOSS_SPIKE_THRESHOLD, RED, alert="MLLabLossSpike")],
+            thresholds=[Threshold(thresholds.LOSS_SPIKE_THRESHOLD, RED, alert="MLLabLossSpike")],
             runbooks=["MLLabLossSpike"],
         ),
         Panel(
@@ -118,12 +118,12 @@ def panels() -> list[Panel | Row]:
         Panel(
             "Gradient norm / baseline",
             f"A step's gradient norm divided by the mean of the previous 50 steps (peak per interval). "
-            f"{signals.GRAD_SPIKE_WARNING}x is instability, {signals.GRAD_SPIKE_CRITICAL}x an explosion.",
+            f"{thresholds.GRAD_SPIKE_WARNING}x is instability, {thresholds.GRAD_SPIKE_CRITICAL}x an explosion.",
             "none",
             [Target(f"max by (lab_scenario, lab_variant) ({_m('ml_training_gradient_norm_ratio')})", RUN_LEGEND)],
             needs=(TRAINING,), width=8, log_scale=True, gaps=NONFINITE_PEAK_GAP,
-            thresholds=[Threshold(signals.GRAD_SPIKE_WARNING, ORANGE, alert="MLLabGradientNormSpike"),
-                        Threshold(signals.GRAD_SPIKE_CRITICAL, RED, alert="MLLabGradientNormSpikeCritical")],
+            thresholds=[Threshold(thresholds.GRAD_SPIKE_WARNING, ORANGE, alert="MLLabGradientNormSpike"),
+                        Threshold(thresholds.GRAD_SPIKE_CRITICAL, RED, alert="MLLabGradientNormSpikeCritical")],
             runbooks=["MLLabGradientNormSpike", "MLLabGradientNormSpikeCritical"],
         ),
         Panel(
@@ -146,11 +146,11 @@ def panels() -> list[Panel | Row]:
         Panel(
             "Dead-neuron ratio per layer",
             "Share of a layer's units whose pre-activation is <= 0 for every probe sample. Above "
-            f"{signals.DEAD_RATIO_THRESHOLD:.0%} for {signals.DEAD_SUSTAINED_EVALS} evaluations in a row is a dead layer.",
+            f"{thresholds.DEAD_RATIO_THRESHOLD:.0%} for {thresholds.DEAD_SUSTAINED_EVALS} evaluations in a row is a dead layer.",
             "percentunit",
             [Target(f"max by (lab_scenario, lab_variant, layer) ({_m('ml_training_activation_dead_ratio')})", f"{RUN_LEGEND} {{{{layer}}}}")],
             needs=(TRAINING,), width=12, min=0, max=1,
-            thresholds=[Threshold(signals.DEAD_RATIO_THRESHOLD, RED, alert="MLLabDeadNeurons")],
+            thresholds=[Threshold(thresholds.DEAD_RATIO_THRESHOLD, RED, alert="MLLabDeadNeurons")],
             runbooks=["MLLabDeadNeurons"],
         ),
         Row("Outcome and cost"),

@@ -1,4 +1,4 @@
-"""The alert rules: house style, agreement with lab/signals.py, unit-test coverage, pint.
+"""The alert rules: house style, agreement with lab/thresholds.py, unit-test coverage, pint.
 
     .venv/bin/python -m pytest tests/alerts        (`make test-alerts`)
 
@@ -17,32 +17,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab import drift, signals
+from lab import thresholds
 from lab.dashboards import RUNBOOKS_BASE
-from lab.telemetry import LAB_INTERVAL_SECONDS
+from lab.repo import ROOT, alert_rules, duration_s
+from lab.telemetry.otel import LAB_INTERVAL_SECONDS
 
-ROOT = Path(__file__).resolve().parents[2]
 ALERTS_DIR = ROOT / "prometheus" / "alerts"
 RULE_FILES = sorted(ALERTS_DIR.glob("*.rules.yml"))
 SECTIONS = ("What you see", "Root cause", "What the signals show", "What to do")
 SEVERITIES = {"none", "info", "warning", "critical"}
 
 
-def alerts() -> dict[str, dict]:
-    out = {}
-    for path in RULE_FILES:
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            for rule in group["rules"]:
-                if "alert" in rule:
-                    out[rule["alert"]] = {**rule, "_file": path}
-    return out
-
-
-ALERTS = alerts()
-
-
-def duration_s(text: str) -> float:
-    return sum(float(n) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[u] for n, u in re.findall(r"(\d+)(ms|s|m|h)", text))
+ALERTS = {name: {**rule, "_file": path} for path in RULE_FILES for name, rule in alert_rules([path]).items()}
 
 
 def test_there_are_alerts_for_every_failure_the_lab_teaches():
@@ -80,9 +66,9 @@ def test_each_threshold_says_where_it_comes_from(name):
 
 
 def test_thresholds_equal_lab_signals():
-    """The rules repeat lab/signals.py's constants: a change in one place must show here."""
+    """The rules repeat lab/thresholds.py's constants: a change in one place must show here."""
     g = lambda x: f"{x:g}"  # noqa: E731
-    s = signals
+    s = thresholds
     expected = {
         "MLLabOverfitting": [f"ml_training_loss_ratio > {g(s.OVERFIT_RATIO_THRESHOLD)}",
                              f"ml_training_validation_evals_since_best >= {s.OVERFIT_STALL_EVALS}"],
@@ -93,15 +79,15 @@ def test_thresholds_equal_lab_signals():
         "MLLabTrainingStalled": [f"ml_training_best_loss_ratio >= {g(s.STALL_LOSS_FRACTION)}",
                                  f"ml_training_progress_ratio >= {g(s.STALL_AFTER_PROGRESS)}"],
         "MLLabTrainingDiverged": ["ml_training_nonfinite_steps_total > 0"],
-        "MLLabInputDrift": [f"(ml_drift_ks_p_value_ratio) < {g(drift.KS_ALPHA)}", f"(ml_drift_psi) > {g(drift.PSI_MAJOR)}",
-                            f"(ml_drift_js_distance) > {g(drift.JS_THRESHOLD)}"],
+        "MLLabInputDrift": [f"(ml_drift_ks_p_value_ratio) < {g(thresholds.KS_ALPHA)}", f"(ml_drift_psi) > {g(thresholds.PSI_MAJOR)}",
+                            f"(ml_drift_js_distance) > {g(thresholds.JS_THRESHOLD)}"],
         "MLLabAccuracyDegraded": [f"ml_inference_accuracy_baseline_ratio - {g(s.ACCURACY_DROP)}"],
         "MLLabMiscalibrated": [f"ml_inference_calibration_error_ratio > {g(s.ECE_THRESHOLD)}"],
     }
     for name, fragments in expected.items():
         expr = " ".join(ALERTS[name]["expr"].split())
         for fragment in fragments:
-            assert fragment in expr, f"{name}: expected `{fragment}` (lab/signals.py) in `{expr}`"
+            assert fragment in expr, f"{name}: expected `{fragment}` (lab/thresholds.py) in `{expr}`"
     # Dead units must be sustained for DEAD_SUSTAINED_EVALS evaluations: `for:` covers at
     # least that many intervals (scenarios evaluate at least once per interval).
     assert duration_s(ALERTS["MLLabDeadNeurons"]["for"]) >= s.DEAD_SUSTAINED_EVALS * LAB_INTERVAL_SECONDS
@@ -213,9 +199,8 @@ MUTANT_IDS = sorted(_mutants())
 @pytest.fixture(scope="module")
 def mutant_verdicts(promtool, tmp_path_factory) -> dict[str, int]:
     """promtool's exit status on every mutant, run in parallel (each run is a separate process)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     import tempfile
+    from concurrent.futures import ThreadPoolExecutor
 
     base = tmp_path_factory.mktemp("mutants")
 

@@ -1,4 +1,4 @@
-"""Replays of recorded runs against the alert rules (lab/record.py -> lab/replay.py -> promtool).
+"""Replays of recorded runs against the alert rules (lab/telemetry/record.py -> lab/dev/replay.py -> promtool).
 
     .venv/bin/python -m pytest tests/alerts/test_replay.py     (part of `make test-alerts`)
 
@@ -6,7 +6,7 @@ tests/alerts/recordings/ holds one recording per scenario and fix variant (seed 
 `make record-alerts`). For each, the generated promtool test must pass: the scenario's
 expected alerts fire and no other does; fixes and the healthy baseline fire none.
 tests/scenarios/test_recorded_replay.py records fresh runs and replays them too, and
-tests/e2e/test_alert_matrix.py compares the recorder's series with a real Prometheus's.
+tests/dev/test_alert_matrix.py compares the recorder's series with a real Prometheus's.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from lab.instruments import CATALOGUE
-from lab.record import Recording, format_le, prometheus_name, recording_name, spec_digest
-from lab.replay import promtool_test
-from lab.scenarios import known_scenarios, load_scenario
+from lab.dev.replay import promtool_test
+from lab.repo import ROOT
+from lab.specs.loader import known_scenarios, load_scenario
+from lab.telemetry.catalogue import CATALOGUE
+from lab.telemetry.record import Recording, format_le, prometheus_name, recording_name, spec_digest
 
-ROOT = Path(__file__).resolve().parents[2]
 RECORDINGS = ROOT / "tests" / "alerts" / "recordings"
 
 
@@ -75,7 +75,7 @@ def test_recordings_hold_the_catalogued_series():
     for path in RECORDINGS.glob("*.json"):
         rec = Recording.load(path)
         recorded = {key.split("{", 1)[0] for key in rec.series()}
-        assert recorded <= names, f"{path.name}: {sorted(recorded - names)} not in lab/instruments.py"
+        assert recorded <= names, f"{path.name}: {sorted(recorded - names)} not in lab/telemetry/catalogue.py"
         assert rec.interval_s == 5 and len(rec.samples) >= 2
 
 

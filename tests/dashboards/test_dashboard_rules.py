@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from lab.repo import ROOT
+
 FILES = sorted((ROOT / "grafana/dashboards").glob("*/*.json"))
 DS = "${datasource}"
 # Grafana's unit ids the dashboards may use (a subset of Grafana's valueFormats; an unknown
@@ -213,7 +214,7 @@ def test_exclusions_have_reasons_and_name_real_panels():
                     assert e["panel"] in titles.get(e["dashboard"], set()), f"{lint}: {rule}: no panel {e}"
 
 
-def test_every_expression_is_valid_promql(native_bins, tmp_path):
+def test_every_expression_is_valid_promql(promtool, tmp_path):
     # Grafana's variables and macros replaced by values Grafana could substitute.
     subst = [("$__rate_interval", "1m"), ("$__range", "1h"), ("$__interval", "5s"), ("${datasource}", "prometheus")]
     rules = []
@@ -225,7 +226,7 @@ def test_every_expression_is_valid_promql(native_bins, tmp_path):
             rules.append({"record": f"check:{path.stem.replace('-', '_')}:{i}", "expr": expr})
     f = tmp_path / "exprs.rules.yml"
     f.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
-    proc = subprocess.run([str(native_bins["promtool"]), "check", "rules", str(f)], capture_output=True, text=True)
+    proc = subprocess.run([str(promtool), "check", "rules", str(f)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"{len(rules)} rules found" in proc.stdout
 

@@ -12,10 +12,11 @@ import re
 
 import pytest
 
-from lab import signals
-from lab.dashboards import OUT_DIR, ROOT, all_dashboards, path_of, to_json
+from lab import thresholds
+from lab.dashboards import OUT_DIR, all_dashboards, path_of, to_json
 from lab.dashboards.__main__ import main as dashboards_main
-from lab.dashboards.model import FAMILIES, ANY
+from lab.dashboards.model import ANY, FAMILIES
+from lab.repo import ROOT
 
 DASHBOARDS = all_dashboards()
 IDS = [d.uid for d in DASHBOARDS]
@@ -109,21 +110,21 @@ def test_threshold_panels_link_their_runbooks(d):
 
 
 def test_training_thresholds_are_the_signal_definitions():
-    """The numbers drawn on the training dashboard are lab/signals.py's (the rules repeat them:
+    """The numbers drawn on the training dashboard are lab/thresholds.py's (the rules repeat them:
     test_thresholds_match_rules.py)."""
     training = next(d for d in DASHBOARDS if d.uid == "ml-lab-training-health")
     drawn = {t.alert: t.value for p in training.panels for t in p.thresholds if t.alert}
-    assert drawn["MLLabOverfitting"] in (signals.OVERFIT_RATIO_THRESHOLD, signals.OVERFIT_STALL_EVALS)
-    assert drawn["MLLabGradientNormSpike"] == signals.GRAD_SPIKE_WARNING
-    assert drawn["MLLabGradientNormSpikeCritical"] == signals.GRAD_SPIKE_CRITICAL
-    assert drawn["MLLabDeadNeurons"] == signals.DEAD_RATIO_THRESHOLD
-    assert drawn["MLLabLossSpike"] == signals.LOSS_SPIKE_THRESHOLD
+    assert drawn["MLLabOverfitting"] in (thresholds.OVERFIT_RATIO_THRESHOLD, thresholds.OVERFIT_STALL_EVALS)
+    assert drawn["MLLabGradientNormSpike"] == thresholds.GRAD_SPIKE_WARNING
+    assert drawn["MLLabGradientNormSpikeCritical"] == thresholds.GRAD_SPIKE_CRITICAL
+    assert drawn["MLLabDeadNeurons"] == thresholds.DEAD_RATIO_THRESHOLD
+    assert drawn["MLLabLossSpike"] == thresholds.LOSS_SPIKE_THRESHOLD
     ratio = next(p for p in training.panels if p.title == "Validation / training loss ratio")
-    assert [t.value for t in ratio.thresholds] == [signals.OVERFIT_RATIO_THRESHOLD]
+    assert [t.value for t in ratio.thresholds] == [thresholds.OVERFIT_RATIO_THRESHOLD]
     # and they reach the JSON as threshold steps
     j = {p["title"]: p for p in panels_of(load(training))}
     steps = j["Validation / training loss ratio"]["fieldConfig"]["defaults"]["thresholds"]["steps"]
-    assert [s["value"] for s in steps] == [None, signals.OVERFIT_RATIO_THRESHOLD]
+    assert [s["value"] for s in steps] == [None, thresholds.OVERFIT_RATIO_THRESHOLD]
 
 
 @pytest.mark.parametrize("d", DASHBOARDS, ids=IDS)

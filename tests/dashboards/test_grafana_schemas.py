@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from lab.repo import ROOT
+
 FILES = sorted((ROOT / "grafana/dashboards").glob("*/*.json"))
 DATASOURCES = yaml.safe_load((ROOT / "grafana/provisioning/datasources/datasources.yaml").read_text())["datasources"]
 CHECK = ROOT / "scripts/grafana-schema/check.sh"

@@ -10,23 +10,12 @@ hide; once any lab (MLLab*) alert rule exists for a family, all of that family's
 
 import re
 
-import yaml
-
-from lab.dashboards import ROOT, RUNBOOKS_BASE, all_dashboards
+from lab.dashboards import RUNBOOKS_BASE, all_dashboards
 from lab.dashboards.model import ANY, INFERENCE, TRAINING
-from lab.scenarios import known_scenarios, load_scenario
+from lab.repo import ROOT, alert_rules
+from lab.specs.loader import known_scenarios, load_scenario
 
 FAMILY_OF_KIND = {"training": TRAINING, "inference": INFERENCE}
-
-
-def alert_rules() -> dict[str, dict]:
-    rules = {}
-    for path in sorted((ROOT / "prometheus" / "alerts").glob("*.rules.yml")):
-        for group in yaml.safe_load(path.read_text()).get("groups", []):
-            for rule in group.get("rules", []):
-                if "alert" in rule:
-                    rules[rule["alert"]] = rule
-    return rules
 
 
 def numbers_in(expr: str) -> set[float]:

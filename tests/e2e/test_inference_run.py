@@ -1,7 +1,7 @@
 """A real `--fast` inference run (sudden drift) through the real collector into the real Prometheus.
 
 Uses the session's native stack (tests/conftest.py: `native_stack`). Names and labels are checked
-against the metric catalogue (lab/instruments.py, family "inference"; docs/metrics.md).
+against the metric catalogue (lab/telemetry/catalogue.py, family "inference"; docs/metrics.md).
 """
 
 import json
@@ -9,14 +9,13 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from lab.inference_config import FEATURES
-from lab.instruments import CATALOGUE, CONFIDENCE_BUCKETS, REQUEST_DURATION_BUCKETS
+from lab.repo import ROOT
+from lab.specs.serving import FEATURES
+from lab.telemetry.catalogue import CATALOGUE, CONFIDENCE_BUCKETS, REQUEST_DURATION_BUCKETS
 
-ROOT = Path(__file__).resolve().parents[2]
 HOST = socket.gethostname()
 INFERENCE = [i for i in CATALOGUE if i.family == "inference"]
 WINDOWS = 16

@@ -1,7 +1,7 @@
 """A real `--fast` training run through the real collector into the real Prometheus.
 
 Uses the session's native stack (tests/conftest.py: `native_stack`). Names and
-labels are checked against the metric catalogue (lab/instruments.py, docs/metrics.md).
+labels are checked against the metric catalogue (lab/telemetry/catalogue.py, docs/metrics.md).
 """
 
 import json
@@ -9,15 +9,14 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from lab.instruments import CATALOGUE as _ALL
+from lab.repo import ROOT
+from lab.telemetry.catalogue import CATALOGUE as _ALL
 
 CATALOGUE = [i for i in _ALL if i.family == "training"]  # inference: tests/e2e/test_inference_run.py
 
-ROOT = Path(__file__).resolve().parents[2]
 HOST = socket.gethostname()
 
 
@@ -96,3 +95,11 @@ def test_spans_and_logs_reach_the_collector(native_stack, overfit_run):
     assert logs[0]["traceId"] == root["traceId"]
     checkpoints = native_stack.exported("logs")
     assert any(mine(i) and i["attributes"].get("lab.event") == "checkpoint" for i in checkpoints)
+
+
+def test_the_collector_counts_the_points_it_accepted_and_sent(native_stack, overfit_run):
+    # The collector's own telemetry is how a trainee tells a pipeline problem from a model problem.
+    m = native_stack.collector_metrics()
+    for counter in ("otelcol_receiver_accepted_metric_points", "otelcol_exporter_sent_metric_points"):
+        # the exposition may or may not carry the _total suffix, depending on the collector's settings
+        assert sum(v for k, v in m.items() if k in (counter, counter + "_total")) > 0, (counter, sorted(m))

@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from lab import triage as t
+from lab.practice import triage as t
 
 HOST = socket.gethostname()
 

@@ -1,14 +1,14 @@
 """Inference scenarios over 5 seeds in --fast mode: each drift reaches its signature within
 bounded windows, the healthy stream and the fixes end clear, and concept drift drops accuracy
-while PSI and KS stay quiet. Signatures: lab/serve_signatures.py."""
+while PSI and KS stay quiet. Signatures: lab/serving/signatures.py."""
 
 import functools
 
 import pytest
 
-from lab.scenarios import load_scenario
-from lab.serve import Server
-from lab.serve_signatures import SERVE_SIGNATURES, onsets, peaks, tail_onsets
+from lab.serving.loop import Server
+from lab.serving.signatures import SERVE_SIGNATURES, onsets, peaks, tail_onsets
+from lab.specs.loader import load_scenario
 
 SEEDS = range(5)
 # The alert each signature stands for (the rules live in prometheus/alerts/, docs/drift.md).
@@ -21,7 +21,6 @@ def run(name: str, fix: bool, seed: int):
     return Server(load_scenario(name, fix=fix), seed, fast=True).run()
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("seed", SEEDS)
 def test_healthy_stream_stays_clear(seed):
     r = run("serving-healthy", False, seed)
@@ -32,7 +31,6 @@ def test_healthy_stream_stays_clear(seed):
     assert all(w.report.n == w.requests - w.errors for w in r.windows)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("seed", SEEDS)
 def test_gradual_drift_is_caught_by_ks_before_psi_and_before_accuracy(seed):
     r = run("drift", False, seed)
@@ -46,7 +44,6 @@ def test_gradual_drift_is_caught_by_ks_before_psi_and_before_accuracy(seed):
     assert drifted == {"income", "debt_ratio", "credit_utilisation"}
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("seed", SEEDS)
 def test_sudden_shift_fires_in_the_window_it_happens(seed):
     r = run("drift-sudden", False, seed)
@@ -57,7 +54,6 @@ def test_sudden_shift_fires_in_the_window_it_happens(seed):
     assert 14 <= o["accuracy_degraded"] <= 18
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("seed", SEEDS)
 def test_concept_drift_drops_accuracy_while_psi_and_ks_stay_quiet(seed):
     r = run("concept-drift", False, seed)
@@ -68,7 +64,6 @@ def test_concept_drift_drops_accuracy_while_psi_and_ks_stay_quiet(seed):
     assert min(w.accuracy for w in r.windows[16:]) < r.baseline_accuracy - 0.2
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", ["drift", "drift-sudden", "concept-drift"])
 @pytest.mark.parametrize("seed", SEEDS)
 def test_fix_retrains_and_ends_clear(name, seed):
@@ -82,7 +77,6 @@ def test_fix_retrains_and_ends_clear(name, seed):
     assert last.accuracy > fault.windows[-1].accuracy + 0.05  # the fix really helps
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", ["serving-healthy", "drift", "drift-sudden", "concept-drift"])
 def test_expected_alerts_are_the_signatures_every_seed_reaches(name):
     spec = load_scenario(name)

@@ -2,10 +2,10 @@
 
 import pytest
 
-from lab.scenarios import load_scenario
-from lab.signals import GRAD_SPIKE_WARNING, LOSS_SPIKE_THRESHOLD, OVERFIT_RATIO_THRESHOLD
-from lab.signatures import onsets, peaks
-from lab.train import Trainer
+from lab.specs.loader import load_scenario
+from lab.thresholds import GRAD_SPIKE_WARNING, LOSS_SPIKE_THRESHOLD, OVERFIT_RATIO_THRESHOLD
+from lab.training.loop import Trainer
+from lab.training.signatures import onsets, peaks
 
 SEEDS = range(5)
 

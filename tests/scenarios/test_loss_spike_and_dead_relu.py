@@ -9,10 +9,10 @@ import math
 
 import pytest
 
-from lab.scenarios import load_scenario
-from lab.signals import GRAD_SPIKE_CRITICAL
-from lab.signatures import onsets, peaks
-from lab.train import Trainer
+from lab.specs.loader import load_scenario
+from lab.thresholds import GRAD_SPIKE_CRITICAL
+from lab.training.loop import Trainer
+from lab.training.signatures import onsets, peaks
 
 SEEDS = range(5)
 

@@ -4,10 +4,11 @@ import math
 
 import pytest
 
-from lab.scenarios import load_scenario
-from lab.signals import OVERFIT_RATIO_THRESHOLD, overfitting
-from lab.signatures import onsets
-from lab.train import Trainer
+from lab.specs.loader import load_scenario
+from lab.thresholds import OVERFIT_RATIO_THRESHOLD
+from lab.training.loop import Trainer
+from lab.training.signals import overfitting
+from lab.training.signatures import onsets
 
 SEEDS = range(5)
 # The fault must show within these bounds (measured: ratio > 1.3 by step 45-55,

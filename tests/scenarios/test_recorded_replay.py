@@ -11,23 +11,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from lab.record import record_run
-from lab.replay import promtool_test
-from lab.scenarios import known_scenarios, load_scenario
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def promtool() -> Path:
-    proc = subprocess.run([str(ROOT / "scripts/native/build.sh"), "--print-paths", "prometheus"],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return Path(dict(ln.split("=", 1) for ln in proc.stdout.splitlines() if "=" in ln)["promtool"])
+from lab.dev.replay import promtool_test
+from lab.families import record_run
+from lab.repo import ROOT
+from lab.specs.loader import known_scenarios, load_scenario
 
 
 def variants():
@@ -37,7 +27,6 @@ def variants():
             yield pytest.param(name, True, id=f"{name}-fix")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name,fix", list(variants()))
 def test_fresh_recording_fires_exactly_the_expected_alerts(promtool, tmp_path, name, fix):
     spec = load_scenario(name, fix=fix)

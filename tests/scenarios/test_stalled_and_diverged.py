@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from lab.scenarios import load_scenario
-from lab.signatures import onsets
-from lab.train import Trainer
+from lab.specs.loader import load_scenario
+from lab.training.loop import Trainer
+from lab.training.signatures import onsets
 
 SEEDS = range(5)
 # Measured onsets (docs/signals.md): stalled at step 600 on every seed (the first

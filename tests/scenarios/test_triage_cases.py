@@ -9,13 +9,13 @@ from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from lab import triage as t
-from lab.scenarios import known_scenarios, load_scenario
+from lab.practice import triage as t
+from lab.specs.loader import known_scenarios, load_scenario
 
-# What each diagnosis means in the lab's failure signatures (lab/signatures.py).
+# What each diagnosis means in the lab's failure signatures (lab/training/signatures.py).
 SIGNATURE_OF = {"overfitting": "overfitting", "stalled": "stalled", "diverged": "diverged",
                 "loss-spike": "loss_spike", "dead-neurons": "dead_units", "healthy": None,
-                # serving (lab/serve_signatures.py)
+                # serving (lab/serving/signatures.py)
                 "input-drift": "input_drift", "concept-drift": "accuracy_degraded"}
 
 

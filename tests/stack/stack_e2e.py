@@ -31,7 +31,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-ROOT = Path(__file__).resolve().parents[2]
+from lab.repo import ROOT
+
 DELAYS = Path(os.environ.get("LAB_CACHE_DIR", Path.home() / ".cache/ml-obs-lab")) / "logs" / "backend-delays.tsv"
 
 

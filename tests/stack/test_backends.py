@@ -2,7 +2,7 @@
 
     .venv/bin/python -m pytest tests/stack/test_backends.py
 
-Uses the session's `native_stack` (tests/conftest.py). Real lab runs (`python -m lab run
+Uses the session's `native_stack` (tests/conftest.py, lab/dev/stack.py). Real lab runs (`python -m lab run
 … --fast`) export over OTLP to the collector, which forwards traces to Jaeger and logs to
 VictoriaLogs; the tests read them back through the backends' own query APIs (the ones
 Grafana's datasources use): a run's trace by its id from Jaeger, its log records (run
@@ -16,6 +16,8 @@ from __future__ import annotations
 import pytest
 import requests
 import stack_e2e
+
+from lab.dev.stack import COMPONENTS
 
 pytestmark = pytest.mark.stack
 
@@ -31,8 +33,8 @@ def runs(native_stack, tmp_path_factory):
     }
 
 
-def test_every_component_of_the_table_is_healthy(native_stack, native_components):
-    for name, health_port, health_path, _ in native_components:
+def test_every_component_of_the_table_is_healthy(native_stack):
+    for name, health_port, health_path, _ in COMPONENTS:
         url = f"http://127.0.0.1:{native_stack.ports[health_port]}{health_path}"
         assert requests.get(url, timeout=5).status_code == 200, f"{name}: {url}"
         assert (native_stack.state_dir / "run" / f"{name}.pid").exists(), name

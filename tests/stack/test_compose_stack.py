@@ -28,13 +28,14 @@ from pathlib import Path
 
 import pytest
 import requests
+import stack_e2e
 import yaml
 
-import stack_e2e
+from lab.dev.stack import COMPONENTS, NativeStack
+from lab.repo import ROOT
 
 pytestmark = pytest.mark.stack
 
-ROOT = Path(__file__).resolve().parents[2]
 OVERRIDE = ROOT / "tests/stack/compose.test.yml"
 ENGINE = ROOT / "scripts/docker/engine.sh"
 HOST = socket.gethostname()
@@ -162,14 +163,14 @@ def ports_in_use(components, env) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def compose_stack(engine, standins, native_components, stack_view, lab_env):
-    busy = ports_in_use(native_components, lab_env)
+def compose_stack(engine, standins, lab_env):
+    busy = ports_in_use(COMPONENTS, lab_env)
     assert not busy, f"host-network compose needs .env's ports free; in use: {busy} (another stack? `make down`)"
     t0 = time.monotonic()
     run("make", "-s", "up", env=engine.stack_env())
     TIMES["make up (compose, first)"] = time.monotonic() - t0
-    ports = {var: int(lab_env[var]) for *_, vs in native_components for var in vs}
-    return stack_view(state_dir=engine.state_dir, ports=ports,
+    ports = {var: int(lab_env[var]) for *_, vs in COMPONENTS for var in vs}
+    return NativeStack(state_dir=engine.state_dir, ports=ports,
                        env={**lab_env, **engine.stack_env(), "LAB_COLLECTOR_FILE_DIR": str(engine.state_dir / "otelcol")})
 
 

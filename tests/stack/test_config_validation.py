@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from lab.repo import ROOT
+
 COLLECTOR_BASE = ROOT / "otel-collector" / "config.yaml"
 RULE_FILES = sorted((ROOT / "prometheus").rglob("*.rules.yml"))
 RULE_TESTS = sorted((ROOT / "prometheus").rglob("*.test.yml"))

@@ -15,7 +15,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
-from opentelemetry import trace
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter

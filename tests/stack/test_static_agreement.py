@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from lab.repo import ROOT
 
 
 def read_dotenv() -> dict[str, str]:

@@ -1,0 +1,162 @@
+"""Pictures of each failure's shape on its dashboard panel, from real runs (docs/dashboards.md).
+
+    python -m lab.dev.pictures --prometheus http://127.0.0.1:9090 --out docs/img/dashboards
+
+Runs each scenario below (paced, --speed 4, all at once) against the stack whose collector
+the OTEL_* environment points at, then queries the panel exactly as the dashboard does
+(lab/dev/panel_contract.py) and draws it small with matplotlib, thresholds dashed.
+`make dashboard-pictures` starts a private native stack, runs this and stops the stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lab.dashboards import all_dashboards
+from lab.dashboards.model import Panel
+from lab.dev.panel_contract import Selection, query_panel
+from lab.repo import ROOT
+
+
+@dataclass(frozen=True)
+class Picture:
+    name: str  # file name without .png
+    dashboard: str  # uid
+    panel: str  # title
+    scenario: str
+    variant: str = "fault"
+
+
+PICTURES = (
+    Picture("healthy-loss", "ml-lab-training-health", "Training and validation loss", "healthy"),
+    Picture("overfit-loss", "ml-lab-training-health", "Training and validation loss", "overfit"),
+    Picture("overfit-ratio", "ml-lab-training-health", "Validation / training loss ratio", "overfit"),
+    Picture("overfit-evals-since-best", "ml-lab-training-health", "Evaluations since best validation loss", "overfit"),
+    Picture("stalled-loss", "ml-lab-training-health", "Training and validation loss", "stalled"),
+    Picture("diverged-loss", "ml-lab-training-health", "Training and validation loss", "diverged"),
+    Picture("diverged-nonfinite", "ml-lab-training-health", "Non-finite steps", "diverged"),
+    Picture("loss-spike-batch-loss", "ml-lab-training-health", "Minibatch loss spike (peak / rolling mean)", "loss-spike"),
+    Picture("loss-spike-learning-rate", "ml-lab-training-health", "Learning rate", "loss-spike"),
+    Picture("dead-relu-dead-ratio", "ml-lab-training-health", "Dead-neuron ratio per layer", "dead-relu"),
+    Picture("dead-relu-activation-mean", "ml-lab-training-health", "Activation mean per layer", "dead-relu"),
+    # serving: the healthy stream first, for comparison
+    Picture("serving-healthy-psi", "ml-lab-production-drift", "PSI per feature (heatmap)", "serving-healthy"),
+    Picture("serving-healthy-accuracy", "ml-lab-production-drift", "Accuracy on labelled requests against baseline",
+            "serving-healthy"),
+    Picture("drift-psi", "ml-lab-production-drift", "PSI per feature (heatmap)", "drift"),
+    Picture("drift-drifted-share", "ml-lab-production-drift", "Share of drifted features", "drift"),
+    Picture("drift-accuracy", "ml-lab-production-drift", "Accuracy on labelled requests against baseline", "drift"),
+    Picture("drift-calibration", "ml-lab-production-drift", "Calibration: expected calibration error", "drift"),
+    Picture("drift-latency", "ml-lab-inference-ops", "Request latency percentiles", "drift"),
+    Picture("concept-drift-psi", "ml-lab-production-drift", "PSI per feature (heatmap)", "concept-drift"),
+    Picture("concept-drift-accuracy", "ml-lab-production-drift", "Accuracy on labelled requests against baseline",
+            "concept-drift"),
+)
+
+
+def run_scenarios(names: list[str], speed: float) -> tuple[float, float]:
+    """Run the scenarios concurrently (paced runs mostly sleep); the window they covered."""
+    start = time.time()
+    procs = [subprocess.Popen([sys.executable, "-m", "lab", "run", n, "--seed", "1", "--speed", str(speed), "--quiet"],
+                              cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL) for n in names]
+    codes = [p.wait() for p in procs]
+    if any(codes):
+        raise SystemExit(f"scenario runs failed: {dict(zip(names, codes))}")
+    time.sleep(12)  # the last export and two scrapes
+    return start - 5, time.time()
+
+
+def override_style(panel: Panel, legend: str) -> dict:
+    """The line style the panel's byRegexp overrides give a series (dashed alert lines, baselines)."""
+    style: dict = {}
+    for o in panel.overrides:
+        m = o.get("matcher", {})
+        if m.get("id") != "byRegexp" or not re.fullmatch(m["options"], legend):
+            continue
+        for prop in o["properties"]:
+            if prop["id"] == "custom.lineStyle" and prop["value"].get("fill") == "dash":
+                style["ls"] = "--"
+            elif prop["id"] == "color" and prop["value"].get("mode") == "fixed":
+                style["color"] = prop["value"]["fixedColor"]
+    return style
+
+
+def draw(pic: Picture, prometheus: str, start: float, end: float, out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dash = next(d for d in all_dashboards() if d.uid == pic.dashboard)
+    panel = next(p for p in dash.panels if p.title == pic.panel)
+    results = query_panel(prometheus, panel, Selection(scenario=pic.scenario, variant=pic.variant), start, end)
+    fig, ax = plt.subplots(figsize=(4.8, 2.4), dpi=100)
+    t0 = None
+    for target, series_list in zip(panel.targets, results):
+        for s in series_list:
+            pts = [(float(t), float(v)) for t, v in s["values"]]
+            if not pts:
+                continue
+            t0 = pts[0][0] if t0 is None else min(t0, pts[0][0])
+            label = target.legend
+            for k, v in s["metric"].items():
+                label = label.replace("{{" + k + "}}", v)
+            style = override_style(panel, label)
+            label = label.replace(f"{pic.scenario}/{pic.variant} ", "").replace(f"{pic.scenario}/{pic.variant}", pic.scenario)
+            ax.plot([t for t, _ in pts], [v if math.isfinite(v) else float("nan") for _, v in pts], label=label, lw=1.6,
+                    **style)
+    if t0 is None:
+        raise SystemExit(f"{pic.name}: no data for {pic.panel} / {pic.scenario}")
+    for line in ax.get_lines():
+        line.set_xdata([x - t0 for x in line.get_xdata()])
+    for th in panel.thresholds:
+        ax.axhline(th.value, color="red" if th.color == "red" else "darkorange", ls="--", lw=1)
+    if panel.unit == "s":
+        ax.set_ylabel("seconds", fontsize=7)
+    if panel.log_scale:
+        ax.set_yscale("log")
+    if panel.unit == "percentunit":
+        ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.relim()
+    ax.autoscale_view()
+    ax.set_title(f"{pic.panel} - {pic.scenario}", fontsize=8)
+    ax.set_xlabel("seconds since the run started (paced x4)", fontsize=7)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, loc="best", ncol=2 if len(ax.get_lines()) > 4 else 1)  # per-feature panels: 8 lines
+    fig.tight_layout()
+    path = out / f"{pic.name}.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m lab.dev.pictures", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--prometheus", required=True, help="Prometheus URL of the stack the runs export to")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "img" / "dashboards")
+    ap.add_argument("--speed", type=float, default=4.0, help="pace multiplier of the runs (default 4)")
+    ap.add_argument("--redraw-last", type=float, metavar="SECONDS",
+                    help="do not run: redraw from the runs of the last SECONDS (after a run that failed to draw)")
+    args = ap.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.redraw_last:
+        start, end = time.time() - args.redraw_last, time.time()
+    else:
+        start, end = run_scenarios(sorted({p.scenario for p in PICTURES}), args.speed)
+    for pic in PICTURES:
+        print(f"wrote {draw(pic, args.prometheus, start, end, args.out).relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

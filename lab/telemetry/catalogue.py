@@ -1,0 +1,205 @@
+"""The metric catalogue: every instrument the lab emits, in one place.
+
+docs/metrics.md is checked against this table by tests/telemetry/test_metric_catalogue.py,
+and the end-to-end tests check the Prometheus names against a real Prometheus.
+``create`` is the one instrument factory: observers name an entry, never a unit or
+a description of their own.
+Attributes are bounded: `split` is train|validation, `layer` is a hidden layer's
+name (layer1, layer2, ...). Run identity lives in resource attributes only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Literal
+
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+
+from lab.thresholds import OVERFIT_RATIO_THRESHOLD
+
+# Step-duration buckets (seconds): from a tiny MLP step (~1 ms) to a paced/slow step.
+STEP_DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+ALLOWED_ATTRIBUTES = {"split": ("train", "validation"), "layer": None}  # None: one value per hidden layer
+# Inference and drift (lab/serving): `model` is the served model's name (one per scenario),
+# `outcome` ok|error, `feature` one of the model's input feature names (lab.specs.serving.FEATURES).
+ALLOWED_ATTRIBUTES.update({"model": None, "outcome": ("ok", "error"), "feature": None})
+# Request latency (seconds): a tiny classifier answers in ~50 us; room for a slow host.
+REQUEST_DURATION_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
+# Prediction confidence (max class probability): a binary model's lies in [0.5, 1].
+CONFIDENCE_BUCKETS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+
+
+@dataclass(frozen=True)
+class Instrument:
+    name: str  # OpenTelemetry instrument name
+    kind: Literal["gauge", "counter", "histogram"]
+    unit: str
+    attributes: tuple[str, ...]
+    prometheus: str  # series name after OTLP -> Prometheus translation (UnderscoreEscapingWithSuffixes)
+    signal: str  # the classic signal name from the ML literature
+    cadence: str
+    description: str
+    family: str = "training"  # training | inference (lab/serving)
+    buckets: tuple[float, ...] = ()  # histograms: explicit bucket boundaries
+
+
+def _inference(*args, buckets: tuple[float, ...] = ()) -> Instrument:
+    return Instrument(*args, family="inference", buckets=buckets)
+
+
+CATALOGUE: tuple[Instrument, ...] = (
+    Instrument("ml.training.loss", "gauge", "", ("split",), "ml_training_loss",
+               "training_loss / validation_loss", "every evaluation",
+               "Loss at the latest evaluation: split=train is the mean minibatch loss since the previous "
+               "evaluation, split=validation the loss on the whole fixed validation set."),
+    Instrument("ml.training.loss_ratio", "gauge", "1", (), "ml_training_loss_ratio",
+               "generalization_gap (validation_loss / training_loss)", "every evaluation",
+               f"Validation loss divided by training loss; above {OVERFIT_RATIO_THRESHOLD} the model generalises worse than it fits."),
+    Instrument("ml.training.validation.loss_rise", "gauge", "1", (), "ml_training_validation_loss_rise_ratio",
+               "validation_loss_vs_best", "every evaluation",
+               "Validation loss divided by its running minimum in this run; 1 while it improves, above 1.1 when "
+               "validation is getting worse."),
+    Instrument("ml.training.validation.evals_since_best", "gauge", "{evaluation}", (),
+               "ml_training_validation_evals_since_best", "early_stopping_patience", "every evaluation",
+               "Evaluations since validation loss last reached a new minimum (what early stopping counts)."),
+    Instrument("ml.training.accuracy", "gauge", "1", ("split",), "ml_training_accuracy_ratio",
+               "training_accuracy / validation_accuracy", "every evaluation",
+               "Accuracy at the latest evaluation: split=train over the minibatches since the previous "
+               "evaluation, split=validation on the whole validation set."),
+    Instrument("ml.training.batch_loss", "gauge", "", (), "ml_training_batch_loss",
+               "minibatch_loss (peak)", "every step, peak per export interval",
+               "Highest minibatch training loss since the previous export; shows loss spikes that a sampled "
+               "value would miss."),
+    Instrument("ml.training.batch_loss_ratio", "gauge", "1", (), "ml_training_batch_loss_ratio",
+               "loss_spike (minibatch loss / rolling mean, peak)", "every step, peak per export interval",
+               "Highest ratio of a minibatch loss to the mean of the previous 50 minibatch losses since the previous "
+               "export; a loss spike shows as a jump far above 1."),
+    Instrument("ml.training.gradient.norm", "gauge", "", (), "ml_training_gradient_norm",
+               "gradient_norm (peak)", "every step, peak per export interval",
+               "Highest global L2 gradient norm (before clipping) since the previous export."),
+    Instrument("ml.training.gradient.norm.baseline", "gauge", "", (), "ml_training_gradient_norm_baseline",
+               "gradient_norm_rolling_mean", "every step, latest value",
+               "Mean global gradient norm over the previous 50 steps (the rolling baseline)."),
+    Instrument("ml.training.gradient.norm_ratio", "gauge", "1", (), "ml_training_gradient_norm_ratio",
+               "gradient_norm / rolling mean (peak)", "every step, peak per export interval",
+               "Highest ratio of a step's gradient norm to the mean of the previous 50 steps since the previous "
+               "export; 5x means instability, 10x an explosion."),
+    Instrument("ml.training.learning_rate", "gauge", "", (), "ml_training_learning_rate",
+               "learning_rate", "every step, peak per export interval",
+               "Highest learning rate applied since the previous export (so a short burst is not missed)."),
+    Instrument("ml.training.activation.mean", "gauge", "", ("layer",), "ml_training_activation_mean",
+               "activation_mean", "every evaluation",
+               "Mean output of a hidden layer's activation over the fixed probe batch (the validation inputs); not exported while "
+               "the layer produces non-finite values (see NaN above)."),
+    Instrument("ml.training.activation.dead_ratio", "gauge", "1", ("layer",), "ml_training_activation_dead_ratio",
+               "dead_neuron_ratio", "every evaluation",
+               "Share of a hidden layer's units whose pre-activation is <= 0 for every probe sample (dead for "
+               "ReLU; saturated-negative for LeakyReLU); not exported while non-finite."),
+    Instrument("ml.training.progress", "gauge", "1", (), "ml_training_progress_ratio",
+               "progress", "every step, latest value",
+               "Completed steps divided by the steps the run plans; 1 at the end."),
+    Instrument("ml.training.best_loss", "gauge", "1", (), "ml_training_best_loss_ratio",
+               "loss_improvement (best / initial training loss)", "every evaluation",
+               "Best training loss so far in this run divided by the training loss at the first evaluation; 1 "
+               "at the start, falls as the model learns. Still at or above 0.9 a quarter into the run means "
+               "training has stalled."),
+    Instrument("ml.training.running", "gauge", "", (), "ml_training_running",
+               "run_state", "every export",
+               "1 while the run is in progress, 0 in the run's final export; a 1 that stops being refreshed "
+               "means the run's telemetry stopped arriving."),
+    Instrument("ml.training.steps", "counter", "{step}", (), "ml_training_steps_total",
+               "step", "every step", "Optimiser steps taken."),
+    Instrument("ml.training.epochs", "counter", "{epoch}", (), "ml_training_epochs_total",
+               "epoch", "every epoch", "Epochs completed."),
+    Instrument("ml.training.samples", "counter", "{sample}", (), "ml_training_samples_total",
+               "throughput", "every step", "Training samples processed (rate() gives samples per second)."),
+    Instrument("ml.training.nonfinite_steps", "counter", "{step}", (), "ml_training_nonfinite_steps_total",
+               "divergence (NaN/inf)", "every step",
+               "Steps whose loss or gradient norm was NaN or infinite."),
+    Instrument("ml.training.step.duration", "histogram", "s", (), "ml_training_step_duration_seconds",
+               "step_time", "every step",
+               "Wall time of one optimiser step (forward, backward, update), excluding pacing sleeps.",
+               buckets=STEP_DURATION_BUCKETS),
+) + (
+    _inference("ml.inference.requests", "counter", "{request}", ("model", "outcome"), "ml_inference_requests_total",
+     "request_rate / error_rate", "every request",
+     "Prediction requests served; outcome=error for requests rejected by input validation (a missing value)."),
+    _inference("ml.inference.request.duration", "histogram", "s", ("model", "outcome"), "ml_inference_request_duration_seconds",
+     "latency", "every request", "Wall time of one request: input validation and the model's forward pass.", buckets=REQUEST_DURATION_BUCKETS),
+    _inference("ml.inference.confidence", "histogram", "1", ("model",), "ml_inference_confidence",
+     "prediction_confidence", "every request", "The model's confidence in its prediction (highest class probability).", buckets=CONFIDENCE_BUCKETS),
+    _inference("ml.inference.labels", "counter", "{label}", ("model",), "ml_inference_labels_total",
+     "delayed_labels", "every label", "True labels received for earlier predictions (they arrive with a delay)."),
+    _inference("ml.inference.accuracy", "gauge", "1", ("model",), "ml_inference_accuracy_ratio",
+     "accuracy (delayed labels)", "every drift window",
+     "Accuracy of the current model on the latest labelled requests (stream.accuracy_window, 500); absent until 100 "
+     "labels of the current model arrived."),
+    _inference("ml.inference.accuracy.baseline", "gauge", "1", ("model",), "ml_inference_accuracy_baseline_ratio",
+     "baseline_accuracy", "every drift window",
+     "Accuracy of the current model on held-out reference data, measured when it was trained."),
+    _inference("ml.inference.calibration_error", "gauge", "1", ("model",), "ml_inference_calibration_error_ratio",
+     "expected_calibration_error", "every drift window",
+     "Expected calibration error (10 equal-width confidence bins) on the same labelled requests as accuracy."),
+    _inference("ml.inference.retrains", "counter", "{retrain}", ("model",), "ml_inference_retrains_total",
+     "retraining", "every retrain", "Times the model was retrained on recent labelled requests and swapped in."),
+    _inference("ml.drift.psi", "gauge", "", ("feature",), "ml_drift_psi", "PSI (population stability index)", "every drift window",
+     "PSI of the latest window against the reference on the reference's decile bins (empty bins floored at 1e-4)."),
+    _inference("ml.drift.ks.statistic", "gauge", "", ("feature",), "ml_drift_ks_statistic", "Kolmogorov-Smirnov statistic",
+     "every drift window", "Largest gap between the window's and the reference's empirical distribution functions."),
+    _inference("ml.drift.ks.p_value", "gauge", "1", ("feature",), "ml_drift_ks_p_value_ratio", "KS p-value (adjusted)",
+     "every drift window",
+     "Two-sample KS p-value adjusted for testing every feature (Bonferroni by default); below 0.05 the feature drifted."),
+    _inference("ml.drift.kl_divergence", "gauge", "", ("feature",), "ml_drift_kl_divergence", "KL divergence",
+     "every drift window", "KL divergence of the window from the reference, in nats, on the PSI bins (empty bins floored at 1e-4)."),
+    _inference("ml.drift.js_distance", "gauge", "", ("feature",), "ml_drift_js_distance", "Jensen-Shannon distance",
+     "every drift window", "Jensen-Shannon distance (base 2, in [0, 1]) between window and reference on the PSI bins."),
+    _inference("ml.drift.drifted_share", "gauge", "1", (), "ml_drift_drifted_share_ratio", "share of drifted features",
+     "every drift window", "Share of the model's features whose adjusted KS p-value is below 0.05 in the latest window."),
+    _inference("ml.drift.output.psi", "gauge", "", (), "ml_drift_output_psi", "prediction drift (PSI)", "every drift window",
+     "PSI of the model's confidence in the latest window against its confidence on held-out reference data."),
+    _inference("ml.drift.output.js_distance", "gauge", "", (), "ml_drift_output_js_distance", "prediction drift (Jensen-Shannon)",
+     "every drift window", "Jensen-Shannon distance of the same confidence distributions."),
+    _inference("ml.drift.windows", "counter", "{window}", (), "ml_drift_windows_total", "drift_window", "every drift window",
+     "Drift windows evaluated."),
+)
+
+BY_NAME = {i.name: i for i in CATALOGUE}
+
+
+def prometheus_series_count(n_layers: int) -> int:
+    """Series one run produces in Prometheus (histogram: buckets + +Inf + _sum + _count)."""
+    total = 0
+    for inst in CATALOGUE:
+        if inst.family != "training":
+            continue
+        per_attr = 1
+        for a in inst.attributes:
+            per_attr *= n_layers if a == "layer" else len(ALLOWED_ATTRIBUTES[a])
+        per_series = len(inst.buckets) + 3 if inst.kind == "histogram" else 1
+        total += per_attr * per_series
+    return total
+
+
+def create(meter: Meter, name: str, callback: Callable[[], Iterable[Observation]] | None = None):
+    """The instrument `name` of the catalogue on `meter`, with its unit, description and buckets.
+
+    With `callback` (returning the observations of one collection) a gauge becomes an
+    observable gauge and a counter an observable counter, read at every export.
+    """
+    inst = BY_NAME[name]
+    args = {"unit": inst.unit, "description": inst.description}
+    if callback is not None:
+        def cb(_options: CallbackOptions) -> Iterable[Observation]:
+            return callback()
+
+        if inst.kind == "gauge":
+            return meter.create_observable_gauge(inst.name, callbacks=[cb], **args)
+        if inst.kind == "counter":
+            return meter.create_observable_counter(inst.name, callbacks=[cb], **args)
+        raise ValueError(f"{name}: a {inst.kind} cannot be observed through a callback")
+    if inst.kind == "gauge":
+        return meter.create_gauge(inst.name, **args)
+    if inst.kind == "counter":
+        return meter.create_counter(inst.name, **args)
+    return meter.create_histogram(inst.name, explicit_bucket_boundaries_advisory=list(inst.buckets), **args)

@@ -1,0 +1,200 @@
+"""OpenTelemetry setup: metrics, traces and logs over OTLP, in one place.
+
+Endpoint and protocol come from the standard variables (OTEL_EXPORTER_OTLP_ENDPOINT,
+OTEL_EXPORTER_OTLP_PROTOCOL, per-signal variants); the default is OTLP/HTTP on
+localhost:4318. The metric export interval defaults to the lab interval (5 s),
+the same value Prometheus uses for scraping and rule evaluation (see .env).
+
+Providers are created per run and never installed globally, so importing or
+calling this module in tests has no lasting side effects.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import Sampler
+
+import lab
+
+# One interval for the whole lab: SDK export, Prometheus scrape and rule evaluation.
+# Keep in sync with LAB_INTERVAL in .env (tests/telemetry/test_otel.py checks it).
+LAB_INTERVAL_SECONDS = 5
+SERVICE_NAMESPACE = "ml-lab"
+TRAINER_SERVICE = "ml-lab-trainer"
+INFERENCE_SERVICE = "ml-lab-inference"  # inference scenarios (lab/serving)
+# The SDK loggers whose export errors are counted instead of printed.
+_SDK_LOGGERS = ("opentelemetry.exporter", "opentelemetry.sdk", "opentelemetry.sdk.metrics._internal.export",
+                "opentelemetry.sdk._shared_internal")
+# Short export timeout: a missing collector must not stall the end of a run.
+DEFAULT_EXPORT_TIMEOUT_S = 3
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    scenario: str
+    variant: str = "fault"
+    seed: int = 0
+    service_name: str = TRAINER_SERVICE
+    run_id: str = field(default_factory=lambda: time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6])
+    # Override of service.instance.id, for tools that keep runs apart (lab/dev/alert_matrix.py).
+    instance: str | None = None
+
+    @property
+    def instance_id(self) -> str:
+        # Stable across runs of the same scenario/variant on one host, so repeated
+        # runs reuse the same series instead of creating new ones.
+        return self.instance or f"{socket.gethostname()}:{self.scenario}:{self.variant}"
+
+    def resource(self) -> Resource:
+        return Resource.create(
+            {
+                "service.namespace": SERVICE_NAMESPACE,
+                "service.name": self.service_name,
+                "service.instance.id": self.instance_id,
+                "service.version": lab.__version__,
+                "lab.scenario": self.scenario,
+                "lab.variant": self.variant,
+                "lab.run.id": self.run_id,
+                "lab.seed": self.seed,
+            }
+        )
+
+
+def otlp_protocol() -> str:
+    return os.environ.get("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
+
+
+def otlp_endpoint() -> str:
+    explicit = os.environ.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if explicit:
+        return explicit
+    return "http://localhost:4317" if otlp_protocol() == "grpc" else "http://localhost:4318"
+
+
+def export_interval_ms() -> int:
+    raw = os.environ.get("OTEL_METRIC_EXPORT_INTERVAL")
+    if raw:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"OTEL_METRIC_EXPORT_INTERVAL={raw!r}: expected milliseconds as an integer") from None
+        if value <= 0:
+            raise ValueError(f"OTEL_METRIC_EXPORT_INTERVAL={raw!r}: must be positive")
+        return value
+    return LAB_INTERVAL_SECONDS * 1000
+
+
+def collector_reachable(endpoint: str | None = None, timeout: float = 0.5) -> bool:
+    """True if something accepts TCP connections at the OTLP endpoint."""
+    url = urlparse(endpoint or otlp_endpoint())
+    host = url.hostname or "localhost"
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def streams(telemetry: str, endpoint: str | None = None) -> bool:
+    """Whether a run streams over OTLP: telemetry "on" always, "auto" if a collector answers, "off" never."""
+    return telemetry == "on" or (telemetry == "auto" and collector_reachable(endpoint))
+
+
+class ExportFailureCounter(logging.Handler):
+    """Counts the SDK's export errors instead of letting them print stack traces."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.count = 0
+        self.last = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+        self.last = record.getMessage().splitlines()[0][:200]
+
+
+def _otlp_exporters():
+    timeout = float(os.environ.get("OTEL_EXPORTER_OTLP_TIMEOUT", DEFAULT_EXPORT_TIMEOUT_S))
+    if otlp_protocol() == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    else:
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    return OTLPMetricExporter(timeout=timeout), OTLPSpanExporter(timeout=timeout), OTLPLogExporter(timeout=timeout)
+
+
+class Telemetry:
+    """Meter, tracer and logger for one run, plus their shutdown."""
+
+    def __init__(
+        self,
+        identity: RunIdentity,
+        *,
+        otlp: bool,
+        metric_readers: list[MetricReader] = (),
+        span_exporters: list[SpanExporter] = (),
+        log_exporters: list[LogRecordExporter] = (),
+        sampler: Sampler | None = None,
+        export_gate=None,
+    ) -> None:
+        """export_gate: a lab.telemetry.outage.ExportGate that can cut the OTLP exporters off (practice mode)."""
+        self.identity = identity
+        self.otlp = otlp
+        self.export_errors = ExportFailureCounter()
+        readers = list(metric_readers)
+        spans = list(span_exporters)
+        logs = list(log_exporters)
+        if otlp:
+            self._capture_sdk_errors()
+            m, s, lg = _otlp_exporters()
+            if export_gate is not None:
+                m, s, lg = export_gate.wrap(m, s, lg)
+            readers.append(PeriodicExportingMetricReader(m, export_interval_millis=export_interval_ms()))
+            spans.append(s)
+            logs.append(lg)
+        resource = identity.resource()
+        self.meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+        self.tracer_provider = TracerProvider(resource=resource, sampler=sampler)
+        for exp in spans:
+            self.tracer_provider.add_span_processor(BatchSpanProcessor(exp, schedule_delay_millis=1000))
+        self.logger_provider = LoggerProvider(resource=resource)
+        for exp in logs:
+            self.logger_provider.add_log_record_processor(BatchLogRecordProcessor(exp, schedule_delay_millis=1000))
+        self.meter = self.meter_provider.get_meter("lab", lab.__version__)
+        self.tracer = self.tracer_provider.get_tracer("lab", lab.__version__)
+        self.logger = self.logger_provider.get_logger("lab", lab.__version__)
+
+    def _capture_sdk_errors(self) -> None:
+        # The exporters log connection failures with tracebacks; a down collector
+        # must not flood the trainee's terminal, so count them and report once.
+        for name in _SDK_LOGGERS:
+            lg = logging.getLogger(name)
+            lg.addHandler(self.export_errors)
+            lg.propagate = False
+
+    def shutdown(self) -> None:
+        # Order: traces and logs first (short), metrics last so its final collection
+        # carries the end-of-run values.
+        self.tracer_provider.shutdown()
+        self.logger_provider.shutdown()
+        self.meter_provider.shutdown(timeout_millis=10_000)
+        for name in _SDK_LOGGERS:
+            logging.getLogger(name).removeHandler(self.export_errors)

@@ -1,0 +1,61 @@
+"""The lab's teaching thresholds: every number a signal is judged against, in one place.
+
+The training and serving loops, the terminal views, the summaries, the dashboards
+(lab/dashboards) and practice mode import them from here; the alert rules in
+prometheus/alerts repeat them in PromQL, and tests/dashboards/test_thresholds_match_rules.py
+keeps the two in agreement. tests/test_architecture.py fails on a literal copy of one of
+them elsewhere in lab/. docs/signals.md and docs/drift.md say where each number comes from.
+"""
+
+from __future__ import annotations
+
+# -- training ------------------------------------------------------------------------------
+# Validation loss / training loss above 1.3 is the usual rule of thumb for overfitting.
+OVERFIT_RATIO_THRESHOLD = 1.3
+# The ratio alone false-alarms where training loss can reach ~0: a healthy early-stopped
+# digits model sits at 2-8 (shared/research/failure-recipes.md). Overfitting also needs
+# validation loss to have stopped improving: no new minimum for this many evaluations
+# (twice a typical early-stopping patience of 5).
+OVERFIT_STALL_EVALS = 10
+# Gradient norm against the mean of the previous GRAD_BASELINE_WINDOW steps:
+# 5x is instability, 10x an explosion.
+GRAD_BASELINE_WINDOW = 50
+GRAD_BASELINE_MIN_STEPS = 10
+GRAD_SPIKE_WARNING = 5.0
+GRAD_SPIKE_CRITICAL = 10.0
+# A layer with more than 20% of its units inactive on every probe sample has a problem.
+DEAD_RATIO_THRESHOLD = 0.20
+# ... for this many consecutive evaluations (a transient dip is not a dead layer).
+DEAD_SUSTAINED_EVALS = 3
+# A minibatch loss this many times the mean of the previous 50 is a loss spike.
+LOSS_SPIKE_THRESHOLD = 3.0
+# Stalled: after this share of the planned steps, the best training loss so far is
+# still at least STALL_LOSS_FRACTION of the loss at the first evaluation.
+STALL_AFTER_PROGRESS = 0.25
+STALL_LOSS_FRACTION = 0.90
+# Consecutive non-finite steps after which a run is declared diverged and stopped.
+MAX_NONFINITE_STREAK = 20
+
+# -- serving (docs/drift.md says where each number comes from) -----------------------------
+# A monitor flag must hold for this many consecutive drift windows before it counts:
+# with a per-window false-alarm rate near 5% (KS, Bonferroni) three in a row is ~1e-4.
+SUSTAINED_WINDOWS = 3
+# Accuracy on the latest 500 labels this far below the baseline (held-out reference
+# accuracy): 0.05 is ~3.7 standard errors of a 0.9 accuracy measured on 500 labels.
+ACCURACY_DROP = 0.05
+# Expected calibration error (10 bins) above this on the latest 500 labels: measured on
+# the healthy stream (results/drift.md), set above its maximum with margin.
+ECE_THRESHOLD = 0.08
+# Population stability index: the credit-scoring convention, < 0.1 stable,
+# 0.1-0.25 moderate shift, > 0.25 major shift (act).
+PSI_MODERATE = 0.1
+PSI_MAJOR = 0.25
+# Family-wise error rate per window of the KS tests after the multiple-testing correction.
+KS_ALPHA = 0.05
+# Jensen-Shannon distance threshold: measured, not conventional. With 10 decile bins and
+# windows of 500 the healthy stream's per-window maximum over the 8 features is 0.096 at
+# p99 and 0.105 at most over 200 windows (0.111 in the healthy scenario runs); 0.13 sits
+# above with margin (docs/drift.md). It depends on the window size.
+JS_THRESHOLD = 0.13
+# Reference deciles: the bins of PSI, KL and JS (MonitorSpec.n_bins defaults to it).
+N_BINS = 10

@@ -1,0 +1,100 @@
+"""The alert matrix on the native stack: each scenario fires exactly its expected alerts.
+
+    .venv/bin/python -m pytest tests/dev/test_alert_matrix.py      (part of `make test`, ~6 min)
+
+A bounded version of `make alert-matrix` (lab/dev/alert_matrix.py): training scenarios and
+fixes `--fast` over seeds 0 and 1; the inference scenarios (not their fixes) paced at
+speed 2 for one seed, two at a time (their alerts judge fresh drift windows only, so they
+cannot be squeezed into a --fast run); one SIGKILLed run for MLLabTelemetryStopped. Both
+Prometheus (ALERTS) and Alertmanager (the webhook sink) must show exactly the expected
+alerts. The same session then runs pint against this Prometheus, which by then holds
+every series the rules use, and compares a recording's series with the real ones.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+
+import pytest
+import requests
+
+from lab.dev.alert_matrix import render_report, run_fast_matrix
+from lab.families import record_run
+from lab.repo import ROOT
+from lab.specs.loader import load_scenario
+
+SEEDS = [0, 1]
+INFERENCE_SEEDS = [0]
+INFERENCE_SPEED = 2.0
+
+
+@pytest.fixture(scope="module")
+def matrix(native_stack):
+    m = run_fast_matrix(native_stack, SEEDS, inference_seeds=INFERENCE_SEEDS, inference_speed=INFERENCE_SPEED,
+                        inference_fixes=False, inference_parallel=2, progress=lambda s: None)
+    print(render_report(m, [], "in tests/dev/test_alert_matrix.py"))
+    return m
+
+
+def test_every_scenario_fires_exactly_its_expected_alerts(matrix):
+    for source in ("prometheus", "alertmanager"):
+        c = matrix.counts(source)
+        assert c["fp"] == 0 and c["fn"] == 0, f"{source}: {c}\n{render_report(matrix, [], 'now')}"
+    assert matrix.is_diagonal()
+
+
+def test_the_matrix_covers_every_scenario_and_the_killed_run(matrix):
+    rows = {f"{n}:{v}" for n, v in matrix.rows}
+    assert {"healthy:fault", "overfit:fault", "overfit:fix", "drift:fault", "serving-healthy:fault",
+            "killed-run:fault"} <= rows
+    assert matrix.counts("prometheus")["tp"] > 10
+
+
+def test_pint_passes_against_the_test_prometheus(matrix, native_stack, pint, tmp_path):
+    config = tmp_path / "pint.hcl"
+    config.write_text((ROOT / ".pint.hcl").read_text()
+                      + f'\nprometheus "lab" {{\n  uri     = "{native_stack.prometheus_url}"\n  timeout = "30s"\n}}\n')
+    proc = subprocess.run([pint, "--no-color", "-c", str(config), "lint", "--min-severity=info", "prometheus/"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "Problems found" not in out, out
+
+
+def test_pint_live_checks_really_query_prometheus(matrix, native_stack, pint, tmp_path):
+    # Control: a rule on a series this Prometheus never had is reported.
+    (tmp_path / "prometheus/alerts").mkdir(parents=True)
+    (tmp_path / "pint.hcl").write_text((ROOT / ".pint.hcl").read_text()
+                                       + f'\nprometheus "lab" {{\n  uri = "{native_stack.prometheus_url}"\n}}\n')
+    rules = (ROOT / "prometheus/alerts/training.rules.yml").read_text().replace(
+        "ml_training_loss_ratio > 1.3", "ml_training_loss_ratioo > 1.3")
+    (tmp_path / "prometheus/alerts/training.rules.yml").write_text(rules)
+    proc = subprocess.run([pint, "--no-color", "-c", str(tmp_path / "pint.hcl"), "lint", "prometheus/"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "ml_training_loss_ratioo" in proc.stdout + proc.stderr
+
+
+def _normalise(key: str) -> str:
+    return re.sub(r'instance="[^"]*",?', "", key)
+
+
+@pytest.mark.parametrize("scenario", ["overfit", "drift"])
+def test_recorded_series_are_the_series_prometheus_stores(matrix, native_stack, tmp_path, scenario):
+    """The recorder translates names and labels as Prometheus's OTLP receiver does."""
+    _, rec = record_run(load_scenario(scenario), tmp_path / "rec.json", seed=0)
+    recorded = {_normalise(k) for k in rec.series()}
+    instance = f"matrix-{matrix.tag}:{scenario}:fault:s0"
+    real = set()
+    # the series API over the last hour: the run may have ended more than the 5-minute lookback ago
+    r = requests.get(f"{native_stack.prometheus_url}/api/v1/series", params={"match[]": f'{{instance="{instance}"}}',
+                                                                        "start": time.time() - 3600}, timeout=30)
+    r.raise_for_status()
+    for labels in r.json()["data"]:
+        name = labels.pop("__name__")
+        if name in ("target_info", "ALERTS", "ALERTS_FOR_STATE"):
+            continue
+        labels.pop("instance")
+        real.add(_normalise(name + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"))
+    assert real, f"no series for {instance}"
+    assert recorded == real, f"only recorded: {sorted(recorded - real)[:5]}; only in Prometheus: {sorted(real - recorded)[:5]}"

@@ -1,0 +1,198 @@
+"""Panel contract: after a real `lab run <scenario> --fast` on the native stack, every panel
+that promises data for that scenario's family gets data from its queries, and every series a
+panel queries is produced by something.
+
+One stack for the module (tests/conftest.py `native_stack`), one --fast run per scenario
+(seconds each). Queries go to Prometheus as Grafana would send them: dashboard variables
+substituted ($scenario = the scenario, $variant = fault), $__rate_interval / $__interval /
+$__range expanded for the lab's 5 s interval (lab/dev/panel_contract.py), range queries
+over the run's window, instant queries at its end.
+
+A --fast run compresses a run into seconds (serving runs export after every drift window).
+Runs at the real pace (PACED_RUNS: exports every 5 s, what Grafana shows), started together
+after the --fast ones, must fill every panel of their family: the rate()/increase() serving
+panels once more, and the panels a --fast run may leave empty (a panel's declared `gaps`).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from lab.dashboards import all_dashboards
+from lab.dashboards.model import ANY, INFERENCE, TRAINING
+from lab.dev.panel_contract import Selection, expand, metric_names, query_panel, rate_interval
+from lab.repo import ROOT
+from lab.specs.loader import known_scenarios, load_scenario
+
+DASHBOARDS = all_dashboards()
+SCENARIOS = known_scenarios()
+# TrainingSpec.kind -> the dashboard family whose panels must fill
+FAMILY_OF_KIND = {"training": TRAINING, "inference": INFERENCE}
+# scenario -> `lab run` arguments of a run at the real pace that must fill every panel of its
+# family, gaps included. The runs are concurrent (they mostly sleep); about 50 s in all.
+PACED_RUNS = {
+    # its own pace (100 requests/s, one 500-request drift window per 5 s export) cut to 5
+    # windows: 25 s of serving, 5 exports and the final one, so a $__rate_interval (20 s)
+    # window holds 4-5 samples; delayed labels arrive from the third window.
+    "serving-healthy": ("--set", "stream.windows=5"),
+    # 3 steps/s: its ~50 finite steps span 17 s (3 exports) before the gradient norm turns inf.
+    "diverged": ("--speed", "0.25"),
+}
+
+
+def family(name: str) -> str:
+    kind = load_scenario(name).kind
+    assert kind in FAMILY_OF_KIND, f"scenario {name}: kind {kind!r} has no dashboard family (FAMILY_OF_KIND)"
+    return FAMILY_OF_KIND[kind]
+
+
+def launch(native_stack, tmp_path_factory, name: str, args: tuple[str, ...]):
+    summary = tmp_path_factory.mktemp("run") / "summary.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lab", "run", name, *args, "--seed", "1", "--plain", "--summary-json", str(summary)],
+        cwd=ROOT, env={**os.environ, **native_stack.otel_env()}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return proc, summary
+
+
+def finish(native_stack, name: str, start: float, proc, summary) -> None:
+    """Wait for the run and for its final export to reach Prometheus (newer than `start`: an
+    earlier run of the scenario left the same series)."""
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-2000:]
+    sel = f'lab_scenario="{name}",lab_variant="fault"'
+    s = json.loads(summary.read_text())
+    if family(name) == TRAINING:
+        series, n = f"ml_training_steps_total{{{sel}}}", s["steps"]
+    else:
+        series, n = f'ml_inference_requests_total{{{sel},outcome="ok"}}', s["requests"] - s["errors"]
+    native_stack.wait_for_series(f"{series} == {n} and timestamp({series}) > {start}", timeout=90)
+
+
+@pytest.fixture(scope="module")
+def runs(native_stack, tmp_path_factory):
+    """Run each scenario --fast at most once per module (lazily); name -> (start, end) of its window."""
+    done: dict[str, tuple[float, float]] = {}
+
+    def run(name: str) -> tuple[float, float]:
+        if name not in done:
+            start = time.time()
+            finish(native_stack, name, start, *launch(native_stack, tmp_path_factory, name, ("--fast",)))
+            done[name] = (start - 10, time.time())
+        return done[name]
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def paced_runs(native_stack, tmp_path_factory, runs):
+    """All PACED_RUNS at once, on first use: name -> (start, end). Their --fast runs go first
+    (a --fast run after a paced one could show the paced run's last values)."""
+    for n in PACED_RUNS:
+        runs(n)
+    start = time.time()
+    procs = {n: launch(native_stack, tmp_path_factory, n, args) for n, args in PACED_RUNS.items()}
+    for n, (proc, summary) in procs.items():
+        finish(native_stack, n, start, proc, summary)
+    return {n: (start, time.time()) for n in PACED_RUNS}
+
+
+def panels_needing(fam: str, scenario: str | None = None):
+    return [(d, p) for d in DASHBOARDS for p in d.panels if fam in p.needs and scenario not in p.gaps]
+
+
+def empty_panels(prometheus_url: str, panels, sel: Selection, start: float, patience: float) -> list[str]:
+    """The panels (target by target) still without data after polling for `patience` seconds."""
+    deadline = time.time() + patience
+    while True:
+        end = time.time()
+        empty = []
+        for d, p in panels:
+            for i, series in enumerate(query_panel(prometheus_url, p, sel, start, end)):
+                if not series:
+                    empty.append(f"{d.title} / {p.title} (target {chr(65 + i)}): {expand(p.targets[i].expr, sel, int(end - start))}")
+        if not empty or time.time() > deadline:
+            return empty
+        time.sleep(5)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_panel_for_the_scenario_family_shows_data(native_stack, runs, scenario):
+    start, _ = runs(scenario)
+    sel = Selection(scenario=scenario, variant="fault")
+    panels = panels_needing(family(scenario), scenario)
+    assert panels, f"no panel promises data for {scenario}"
+    # Grafana refreshes every 5 s: give the pipeline up to 4 refreshes (scrapes of the
+    # collector's own counters, the run's last export) before calling a panel empty.
+    empty = empty_panels(native_stack.prometheus_url, panels, sel, start, patience=20)
+    assert not empty, f"{len(empty)} of {len(panels)} panels have no data for {scenario}:\n" + "\n".join(empty)
+
+
+def test_every_gap_has_a_paced_run():
+    for d in DASHBOARDS:
+        for p in d.panels:
+            for scenario in p.gaps:
+                assert scenario in PACED_RUNS, f"{d.title} / {p.title}: gap for {scenario} but no paced run proves the panel"
+
+
+@pytest.mark.parametrize("name", sorted(PACED_RUNS))
+def test_every_panel_shows_data_on_a_paced_run(native_stack, paced_runs, name):
+    """A run at the real pace fills every panel of its family, its gaps and rate()/increase() included."""
+    start, end = paced_runs[name]
+    fam = family(name)
+    panels = [(d, p) for d in DASHBOARDS for p in d.panels if fam in p.needs]
+    # An earlier --fast run of the scenario wrote the same series. Every run series a panel
+    # reads must have fresh samples from this run, and the range starts one $__rate_interval
+    # into the run so that no rate()/increase() window reaches back to the --fast run.
+    window = int(time.time() - start)
+    stale = sorted({n for _, p in panels for t in p.targets for n in metric_names(t.expr) if n.startswith("ml_")
+                    if not native_stack.query(f'count_over_time({n}{{lab_scenario="{name}",lab_variant="fault"}}[{window}s])')})
+    assert not stale, f"no sample from the paced {name} run: {stale}"
+    start += rate_interval()
+    assert start < end, f"the paced {name} run ended within one $__rate_interval of its start: lengthen it"
+    empty = empty_panels(native_stack.prometheus_url, panels, Selection(scenario=name, variant="fault"), start, patience=20)
+    assert not empty, f"{len(empty)} of {len(panels)} panels have no data over a paced {name} run:\n" + "\n".join(empty)
+
+
+def test_stack_panels_show_data_whatever_runs(native_stack, runs):
+    start, _ = runs(SCENARIOS[0])
+    deadline = time.time() + 30  # a fresh stack needs two self-scrapes inside a rate window
+    while True:
+        empty = [f"{d.title} / {p.title}" for d, p in panels_needing(ANY)
+                 if not all(query_panel(native_stack.prometheus_url, p, Selection(), start, time.time()))]
+        if not empty or time.time() > deadline:
+            break
+        time.sleep(5)
+    assert not empty, empty
+
+
+def test_no_panel_queries_a_series_that_nothing_produces(native_stack, runs):
+    for name in SCENARIOS:
+        runs(name)
+    # panels of a family with no scenario yet (serving dashboards before the inference
+    # scenarios land) cannot be held to this; every other panel can
+    present = {family(n) for n in SCENARIOS} | {ANY}
+    wanted = {n for d in DASHBOARDS for p in d.panels if not p.needs or set(p.needs) & present
+              for t in p.targets for n in metric_names(t.expr)}
+    missing = sorted(n for n in wanted if not native_stack.query(f'count({{__name__="{n}"}})'))
+    assert not missing, f"queried by a panel but produced by nothing: {missing}"
+
+
+def test_annotation_queries_are_valid_promql(native_stack, runs):
+    start, end = runs(SCENARIOS[0])
+    for d in DASHBOARDS:
+        for a in d.annotations:
+            expr = expand(a["expr"], Selection(), int(end - start))
+            r = requests.get(f"{native_stack.prometheus_url}/api/v1/query_range",
+                             params={"query": expr, "start": start, "end": end, "step": 5}, timeout=30)
+            assert r.status_code == 200 and r.json()["status"] == "success", (a["name"], r.text)
+
+
+def test_metric_names_extraction_on_hand_built_cases():
+    assert metric_names('max by (lab_scenario, split) (ml_training_loss{job=~"$job",split="train"})') == {"ml_training_loss"}
+    assert metric_names("histogram_quantile(0.95, sum by (le) (rate(x_bucket{a=\"b\"}[$__rate_interval])))") == {"x_bucket"}
+    assert metric_names("time() - max(timestamp(up)) > 1e-3 and on() vector(1)") == {"up"}

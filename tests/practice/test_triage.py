@@ -1,0 +1,167 @@
+"""Practice mode: case choice, answers, hints, scores and history (no runs here)."""
+
+
+import pytest
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from lab.practice import triage as t
+from lab.repo import ROOT
+from lab.specs.loader import known_scenarios, load_scenario
+from lab.telemetry.outage import ExportGate
+
+
+class InMemoryMetricExporterStub(MetricExporter):
+    def export(self, metrics_data, timeout_millis=10_000, **kw):
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis=10_000):
+        return True
+
+    def shutdown(self, timeout_millis=30_000, **kw):
+        pass
+
+
+@pytest.fixture(autouse=True)
+def _state(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_STATE_DIR", str(tmp_path))
+
+
+def _case(scenario="overfit", **kw):
+    c = t.Case(case_id="abc123", seed=1, scenario=scenario, diagnosis=load_scenario(scenario).story.diagnosis,
+               run_seed=0, started_at=1000.0, **kw)
+    t.save(c)
+    return c
+
+
+def test_every_scenario_carries_its_answer_key_and_progressive_hints():
+    for name in known_scenarios():
+        s = load_scenario(name)
+        assert s.story.diagnosis, f"{name}: [story] diagnosis missing"
+        assert len(s.story.hints) >= 2, f"{name}: needs at least two hints (where to look, what it means)"
+        # a scenario that fires no alert is a healthy one, and only those are "healthy"
+        assert (s.story.diagnosis == t.HEALTHY) == (s.alerts == []), name
+        # the first hint says where to look; it never names the answer
+        assert s.story.diagnosis not in s.story.hints[0].lower(), name
+    assert t.answer_key() == {n: load_scenario(n).story.diagnosis for n in known_scenarios()}
+    assert t.PIPELINE in t.diagnoses() and t.HEALTHY in t.diagnoses()
+
+
+def test_the_same_seed_gives_the_same_case_and_seeds_cover_every_scenario():
+    a, b = t.pick_case(7), t.pick_case(7)
+    assert (a.case_id, a.scenario, a.run_seed, a.confounder) == (b.case_id, b.scenario, b.run_seed, b.confounder)
+    cases = [t.pick_case(s) for s in range(300)]
+    assert {c.scenario for c in cases} == set(known_scenarios())
+    share = sum(c.confounder is not None for c in cases) / len(cases)
+    assert 0.2 < share < 0.4  # about CONFOUNDER_SHARE
+    assert t.pick_case(3, confounder=True).outage == t.OUTAGE_WINDOW
+    assert t.pick_case(3, confounder=False).confounder is None
+
+
+def test_wrong_answer_can_be_retried_and_costs_points():
+    c = _case("overfit")
+    r = t.answer(c, ["stalled"], now=1010.0)
+    assert not r["correct"] and r["wrong"] == ["stalled"] and c.solved_at is None
+    r = t.answer(c, ["overfitting"], now=1070.0)
+    assert r["correct"] and r["elapsed_s"] == 70.0 and r["score"] == 100 - t.WRONG_PENALTY
+    assert t.load_current().solved_at == 1070.0  # persisted
+
+
+def test_hints_are_progressive_and_cost_points():
+    c = _case("dead-relu")
+    hints = load_scenario("dead-relu").story.hints
+    assert t.next_hint(c) == (1, len(hints), hints[0])
+    assert t.next_hint(c) == (2, len(hints), hints[1])
+    assert t.next_hint(c)[0] == len(hints)  # the last one repeats, no further charge
+    assert c.hints_used == len(hints)
+    t.answer(c, ["dead-neurons"], now=1100.0)
+    assert c.score == 100 - t.HINT_PENALTY * len(hints)
+
+
+def test_a_pipeline_outage_that_happened_is_part_of_the_answer():
+    c = _case("healthy", confounder="export-outage", outage=t.OUTAGE_WINDOW)
+    assert c.truth == {"healthy"}  # planned but not yet happened: nothing to see
+    c.outage_began_at = 1050.0
+    assert c.truth == {"pipeline"}  # instead of a model fault
+    assert not t.answer(c, ["healthy"], now=1060.0)["correct"]
+    assert t.answer(c, ["pipeline"], now=1061.0)["correct"]
+    d = _case("overfit", confounder="export-outage", outage=t.OUTAGE_WINDOW, outage_began_at=1050.0)
+    r = t.answer(d, ["overfitting"], now=1070.0)
+    assert not r["correct"] and r["right"] == ["overfitting"] and r["missing"] == 1  # beside a model fault
+    assert t.answer(d, ["overfitting+pipeline"], now=1080.0)["correct"]
+    assert len(c.hints()) == len(load_scenario("healthy").story.hints) + len(t.PIPELINE_HINTS)
+
+
+def test_bad_answers_get_clear_errors():
+    c = _case()
+    with pytest.raises(t.TriageError, match="unknown diagnosis 'overfit'.*overfitting"):
+        t.answer(c, ["overfit"])  # the scenario name is not the diagnosis
+    with pytest.raises(t.TriageError, match="cannot be combined"):
+        t.answer(c, ["healthy", "stalled"])
+    assert c.attempts == []  # an invalid answer is not an attempt
+
+
+def test_reveal_before_solving_scores_zero_and_closes_the_case():
+    c = _case("stalled")
+    r = t.reveal(c, now=1200.0)
+    assert r["scenario"] == "stalled" and r["truth"] == ["stalled"]
+    assert r["expected_alerts"] == load_scenario("stalled").alerts
+    with pytest.raises(t.TriageError, match="revealed"):
+        t.answer(c, ["stalled"])
+    assert c.score == 0
+
+
+def test_history_keeps_abandoned_and_finished_cases():
+    a = _case("overfit")
+    t.open_case(t.pick_case(11))  # `a` was still open: archived as abandoned
+    b = t.load_current()
+    t.answer(b, [b.diagnosis] + (["pipeline"] if b.outage_began_at else []), now=b.started_at + 30)
+    t.archive(b)
+    rows = t.history()
+    assert [r["case_id"] for r in rows] == [a.case_id, b.case_id]
+    s = t.summarise_scores(rows)
+    assert s["cases"] == 2 and s["solved"] == 1 and s["median_time_s"] == 30.0
+
+
+def test_no_open_case_says_how_to_start_one():
+    with pytest.raises(t.TriageError, match="lab triage start"):
+        t.load_current()
+
+
+def test_disguise_hides_every_name():
+    spec = load_scenario("loss-spike")
+    hidden = t.disguise(spec)
+    assert (hidden.name, hidden.variant, hidden.alerts) == ("mystery", "case", [])
+    assert "loss" not in hidden.title.lower() and hidden.story.diagnosis == ""
+    assert hidden.faults == spec.faults and hidden.optimizer == spec.optimizer  # same run underneath
+
+
+def test_export_gate_drops_exports_only_inside_its_window():
+    gate = ExportGate(0.5, 0.75)
+    inner = InMemorySpanExporter()
+    _, gated, _ = gate.wrap(InMemoryMetricExporterStub(), inner, InMemoryLogRecordExporter())
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(gated))
+    tracer = provider.get_tracer("t")
+    for i, p in enumerate([0.1, 0.49, 0.5, 0.6, 0.75, 0.9]):
+        gate.progress(p)
+        with tracer.start_as_current_span(f"s{i}"):
+            pass
+    assert [s.name for s in inner.get_finished_spans()] == ["s0", "s1", "s4", "s5"]
+    assert gate.dropped == 2 and gate.began_at is not None and gate.ended_at >= gate.began_at
+    assert gated.export([]) == SpanExportResult.SUCCESS
+    with pytest.raises(ValueError, match="outage window"):
+        ExportGate(0.8, 0.2)
+
+
+def test_reveal_names_a_runbook_for_every_alert_the_case_should_fire():
+    for name in known_scenarios():
+        alerts = load_scenario(name).alerts
+        books = t.runbooks(alerts)
+        assert set(books) == set(alerts), f"{name}: no alert rule for {set(alerts) - set(books)}"
+        for alert, url in books.items():
+            page = url.rsplit("/docs/runbooks/", 1)[-1]
+            assert url.endswith(f"{alert}.md") and (ROOT / "docs/runbooks" / page).is_file()

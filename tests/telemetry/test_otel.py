@@ -1,0 +1,161 @@
+"""Telemetry: what a real run emits, read back with the SDK's in-memory readers."""
+
+import math
+import re
+
+import pytest
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
+from opentelemetry.sdk.metrics.export import Gauge, Histogram, InMemoryMetricReader, Sum
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from lab.repo import read_dotenv
+from lab.specs.loader import build_spec
+from lab.telemetry.catalogue import ALLOWED_ATTRIBUTES, BY_NAME, CATALOGUE, prometheus_series_count
+from lab.telemetry.otel import LAB_INTERVAL_SECONDS, RunIdentity, Telemetry, export_interval_ms
+from lab.training.export import TelemetryObserver
+from lab.training.loop import Trainer
+
+
+def _run(spec, seed=0, reader=None, spans=None, logs=None):
+    reader = reader or InMemoryMetricReader()
+    spans = spans or InMemorySpanExporter()
+    logs = logs or InMemoryLogRecordExporter()
+    identity = RunIdentity(scenario=spec.name, variant=spec.variant, seed=seed)
+    tel = Telemetry(identity, otlp=False, metric_readers=[reader], span_exporters=[spans], log_exporters=[logs])
+    result = Trainer(spec, seed, fast=True, observers=[TelemetryObserver(tel)]).run()
+    data = reader.get_metrics_data()
+    tel.shutdown()
+    return result, data, spans.get_finished_spans(), logs.get_finished_logs(), identity
+
+
+def _points(data):
+    for rm in data.resource_metrics:
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                for p in m.data.data_points:
+                    yield rm.resource, m, p
+
+
+def _series(data) -> int:
+    n = 0
+    for _, m, p in _points(data):
+        n += len(p.explicit_bounds) + 3 if isinstance(m.data, Histogram) else 1
+    return n
+
+
+def test_every_catalogued_instrument_is_emitted_with_its_unit_kind_and_attributes(tiny_spec):
+    _, data, *_ = _run(tiny_spec)
+    seen = {}
+    for _, m, p in _points(data):
+        seen.setdefault(m.name, (m, set()))[1].add(tuple(sorted(p.attributes)))
+    assert set(seen) == {i.name for i in CATALOGUE if i.family == "training"}, "emitted instruments differ from lab/telemetry/catalogue.py"
+    kinds = {"gauge": Gauge, "counter": Sum, "histogram": Histogram}
+    for name, (m, attr_sets) in seen.items():
+        inst = BY_NAME[name]
+        assert m.unit == inst.unit, name
+        assert isinstance(m.data, kinds[inst.kind]), name
+        if inst.kind == "counter":
+            assert m.data.is_monotonic
+        assert attr_sets == {tuple(sorted(inst.attributes))}, name
+
+
+def test_attribute_values_are_bounded_and_identity_stays_in_the_resource(tiny_spec):
+    _, data, *_ = _run(tiny_spec)
+    for resource, m, p in _points(data):
+        for key, value in p.attributes.items():
+            assert key in ALLOWED_ATTRIBUTES, f"{m.name} has unexpected attribute {key}"
+            allowed = ALLOWED_ATTRIBUTES[key] or ("layer1", "layer2")
+            assert value in allowed, f"{m.name}: {key}={value!r}"
+        assert not any(re.search(r"run|step|seed|sample", k) for k in p.attributes)
+        attrs = resource.attributes
+        assert attrs["service.namespace"] == "ml-lab" and attrs["service.name"] == "ml-lab-trainer"
+        assert attrs["lab.scenario"] == "tiny" and attrs["lab.variant"] == "fault"
+        assert attrs["lab.run.id"] and attrs["lab.seed"] == 0
+
+
+def test_series_budget_holds_and_does_not_grow_with_steps(tiny_raw):
+    short = build_spec(tiny_raw)
+    tiny_raw["train"]["epochs"] = 9
+    long = build_spec(tiny_raw)
+    _, d_short, *_ = _run(short)
+    r_long, d_long, *_ = _run(long)
+    assert r_long.steps == 3 * 7 * 3  # 200 samples / 32 -> 7 steps per epoch
+    assert _series(d_short) == _series(d_long) == prometheus_series_count(n_layers=2)
+    assert _series(d_long) <= 40  # the budget for a two-layer model
+
+
+def test_instance_id_is_stable_and_run_id_is_unique():
+    a = RunIdentity("overfit", "fault", 1)
+    b = RunIdentity("overfit", "fault", 2)
+    assert a.instance_id == b.instance_id
+    assert a.run_id != b.run_id
+    assert RunIdentity("overfit", "fix").instance_id != a.instance_id
+    assert a.resource().attributes["service.instance.id"] == a.instance_id
+
+
+def test_values_are_the_runs_own(tiny_spec):
+    result, data, *_ = _run(tiny_spec)
+    by = {}
+    for _, m, p in _points(data):
+        by[(m.name, tuple(sorted(p.attributes.items())))] = p
+    last = result.evals[-1]
+    assert by[("ml.training.loss", (("split", "validation"),))].value == pytest.approx(last.val_loss)
+    assert by[("ml.training.loss", (("split", "train"),))].value == pytest.approx(last.train_loss)
+    assert by[("ml.training.loss_ratio", ())].value == pytest.approx(last.ratio)
+    assert by[("ml.training.activation.dead_ratio", (("layer", "layer1"),))].value == pytest.approx(last.dead_ratio["layer1"])
+    assert by[("ml.training.steps", ())].value == result.steps
+    assert by[("ml.training.epochs", ())].value == result.epochs
+    assert by[("ml.training.step.duration", ())].count == result.steps
+    assert by[("ml.training.progress", ())].value == pytest.approx(1.0)
+    # the peak since the (only) collection is the run's largest per-step value
+    assert by[("ml.training.batch_loss", ())].value == pytest.approx(max(result.losses))
+    finite = [g for g in result.grad_ratios if math.isfinite(g)]
+    assert by[("ml.training.gradient.norm_ratio", ())].value == pytest.approx(max(finite))
+
+
+def test_spans_and_logs_describe_the_run(tiny_spec):
+    result, _, spans, logs, identity = _run(tiny_spec)
+    names = [s.name for s in spans]
+    assert names.count("train tiny") == 1
+    assert names.count("epoch") == result.epochs
+    assert names.count("evaluate") == len(result.evals)
+    root = next(s for s in spans if s.name == "train tiny")
+    assert root.attributes["lab.outcome"] == "completed"
+    assert all(s.context.trace_id == root.context.trace_id for s in spans)
+    assert root.resource.attributes["lab.run.id"] == identity.run_id
+    events = [lr.log_record.attributes["lab.event"] for lr in logs]
+    assert events[0] == "run_start" and events[-1] == "run_end"
+    assert events.count("evaluation") == len(result.evals)
+    assert "checkpoint" in events
+    ev = next(lr.log_record for lr in logs if lr.log_record.attributes["lab.event"] == "evaluation")
+    assert ev.trace_id == root.context.trace_id and ev.event_name == "lab.evaluation"
+
+
+def test_export_interval_is_the_lab_interval(monkeypatch):
+    monkeypatch.delenv("OTEL_METRIC_EXPORT_INTERVAL", raising=False)
+    assert export_interval_ms() == LAB_INTERVAL_SECONDS * 1000
+    monkeypatch.setenv("OTEL_METRIC_EXPORT_INTERVAL", "250")
+    assert export_interval_ms() == 250
+    monkeypatch.setenv("OTEL_METRIC_EXPORT_INTERVAL", "soon")
+    with pytest.raises(ValueError, match="OTEL_METRIC_EXPORT_INTERVAL"):
+        export_interval_ms()
+
+
+def test_lab_interval_agrees_with_the_stack_pin_file():
+    env = read_dotenv()
+    assert env["LAB_INTERVAL"].strip().strip('"') in (f"{LAB_INTERVAL_SECONDS}s", str(LAB_INTERVAL_SECONDS))
+
+
+def test_catalogue_prometheus_names_follow_the_translation_rules():
+    # The real check is end to end against Prometheus; this catches slips early.
+    for inst in CATALOGUE:
+        base = inst.name.replace(".", "_")
+        if inst.kind == "gauge" and inst.unit == "1":
+            expected = "_".join([t for t in base.split("_") if t != "ratio"] + ["ratio"])
+        elif inst.kind == "counter":
+            expected = base + "_total"
+        elif inst.unit == "s":
+            expected = base + "_seconds"
+        else:
+            expected = base
+        assert inst.prometheus == expected, inst.name
