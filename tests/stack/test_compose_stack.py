@@ -10,7 +10,7 @@ What runs (docs/stack.md, "Compose under test"):
   names them (scripts/docker/standins.sh) - nothing is pulled from any registry;
 - `make up` / `make down` with the REAL docker-compose.yml plus tests/stack/compose.test.yml,
   whose only settings are pull_policy: never, no Grafana, host network + extra_hosts;
-- the end-to-end checks native mode runs (stack_e2e.py): a scenario's metrics in Prometheus,
+- the end-to-end checks native mode runs (tests/stack/conftest.py): a scenario's metrics in Prometheus,
   its alert at the webhook sink, its trace in Jaeger, its logs in VictoriaLogs.
 Where no engine can be had, the module is skipped with the one-line reason; with CI=true
 that is a failure instead.
@@ -28,7 +28,6 @@ from pathlib import Path
 
 import pytest
 import requests
-import stack_e2e
 import yaml
 
 from lab.dev.stack import COMPONENTS, NativeStack
@@ -255,14 +254,14 @@ def test_every_service_runs_on_the_host_network_and_healthchecks_turn_healthy(en
     assert set(networks) <= {"host", "none"}, networks
 
 
-def test_recorded_to_queryable_delay(compose_stack):
-    delays = stack_e2e.probe_delays(compose_stack, "compose")
+def test_recorded_to_queryable_delay(compose_stack, e2e):
+    delays = e2e.probe_delays(compose_stack, "compose")
     assert all(secs < 30 for secs in delays.values()), delays
 
 
 @pytest.fixture(scope="module")
-def diverged(compose_stack, tmp_path_factory):
-    return stack_e2e.run_scenario(compose_stack, tmp_path_factory.mktemp("compose-runs"), "diverged", "--seed", "1")
+def diverged(compose_stack, tmp_path_factory, e2e):
+    return e2e.run_scenario(compose_stack, tmp_path_factory.mktemp("compose-runs"), "diverged", "--seed", "1")
 
 
 def test_scenario_metrics_reach_prometheus(compose_stack, diverged):
@@ -281,8 +280,8 @@ def test_scenario_alert_reaches_the_webhook_sink(compose_stack, diverged):
     assert (compose_stack.state_dir / "webhook-sink" / "alerts.jsonl").exists()
 
 
-def test_scenario_trace_in_jaeger_and_logs_in_victorialogs(compose_stack, diverged):
-    stack_e2e.check_diverged_run(compose_stack, diverged)
+def test_scenario_trace_in_jaeger_and_logs_in_victorialogs(compose_stack, diverged, e2e):
+    e2e.check_diverged_run(compose_stack, diverged)
 
 
 def test_make_down_removes_the_containers_and_the_volume_keeps_prometheus_data(engine, compose_stack, diverged):

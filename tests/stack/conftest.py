@@ -1,8 +1,9 @@
 """End-to-end checks shared by the native stack (test_backends.py) and the compose stack
 (test_compose_stack.py): the same assertions against either, through HTTP APIs only.
 
-Not a test module (no `test_` prefix): imported by those two files. Every function takes a
-stack object with the interface of the NativeStack the `native_stack` fixture returns
+Tests get them through the ``e2e`` fixture (``e2e.run_scenario(...)``, ``e2e.check_diverged_run(...)``;
+pytest runs with --import-mode=importlib, so test modules do not import each other). Every
+function takes a stack object with the interface of the NativeStack the `native_stack` fixture returns
 (endpoints, `ports`, `poll`, `query`, `wait_for_exported`, `sink_alerts`, …); the Jaeger and
 VictoriaLogs readers are here: `jaeger_trace` / `wait_for_trace` (Jaeger's query API) and
 `logsql` / `wait_for_logs` (VictoriaLogs' LogsQL API).
@@ -17,7 +18,9 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
+import pytest
 import requests
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
@@ -263,3 +266,14 @@ def check_drift_run(stack, summary: dict) -> None:
     assert drift and all(r["severity_text"] == "WARN" and r["trace_id"] == trace_id for r in drift)
     assert all(float(r["lab.drifted_share"]) > 0 and r["lab.drifted_features"] for r in drift)
     assert any("debt_ratio" in r["lab.drifted_features"] for r in drift)  # the step at window 12
+
+
+@pytest.fixture(scope="session")
+def e2e() -> SimpleNamespace:
+    """The shared checks above, for test_backends.py and test_compose_stack.py."""
+    return SimpleNamespace(
+        jaeger_url=jaeger_url, victorialogs_url=victorialogs_url, jaeger_trace=jaeger_trace,
+        wait_for_trace=wait_for_trace, logsql=logsql, wait_for_logs=wait_for_logs, probe_delays=probe_delays,
+        run_scenario=run_scenario, root_trace_id=root_trace_id, run_logs=run_logs,
+        check_diverged_run=check_diverged_run, check_overfit_run=check_overfit_run, check_drift_run=check_drift_run,
+    )
