@@ -8,14 +8,15 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="$ROOT/.venv/bin/python"
 state="$(mktemp -d)"
-ports=($("$PY" -c 'import socket
-s=[socket.socket() for _ in range(7)]
+source "$ROOT/scripts/native/lib.sh"
+# Every port of the component table (scripts/native/components.tsv) on a free port.
+mapfile -t vars < <(lab_port_vars)
+ports=($("$PY" -c 'import socket, sys
+s=[socket.socket() for _ in range(int(sys.argv[1]))]
 [x.bind(("127.0.0.1",0)) for x in s]
-print(*[x.getsockname()[1] for x in s])'))
+print(*[x.getsockname()[1] for x in s])' "${#vars[@]}"))
+for i in "${!vars[@]}"; do export "${vars[$i]}=${ports[$i]}"; done
 export LAB_STATE_DIR="$state" LAB_COLLECTOR_FILE_DIR="$state/otelcol"
-export LAB_OTLP_GRPC_PORT=${ports[0]} LAB_OTLP_HTTP_PORT=${ports[1]} LAB_COLLECTOR_HEALTH_PORT=${ports[2]}
-export LAB_COLLECTOR_METRICS_PORT=${ports[3]} LAB_PROMETHEUS_PORT=${ports[4]} LAB_ALERTMANAGER_PORT=${ports[5]}
-export LAB_WEBHOOK_SINK_PORT=${ports[6]}
 trap '"$ROOT/scripts/native/down.sh" >/dev/null 2>&1 || true; rm -rf "$state"' EXIT
 "$ROOT/scripts/native/up.sh" >/dev/null
 export OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$LAB_OTLP_GRPC_PORT" OTEL_EXPORTER_OTLP_PROTOCOL=grpc

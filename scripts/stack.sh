@@ -8,6 +8,11 @@
 # Docker engine answers (`docker info` succeeds), else native.
 # Without a mode flag, `down` and `status` act on whatever runs: the native stack of
 # LAB_STATE_DIR and, when a Docker engine answers, the compose project.
+# Compose: `docker compose` when the client has the plugin, else the Compose v5 binary
+# built from its Go module (scripts/docker/engine.sh compose). LAB_COMPOSE_OVERRIDE=<file>
+# adds a second compose file (the tests' tests/stack/compose.test.yml); nothing else of
+# docker-compose.yml can differ. DOCKER_HOST selects the engine as usual
+# (scripts/docker/engine.sh start prints the private engine's).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 NATIVE="$ROOT/scripts/native"
@@ -34,23 +39,35 @@ compose() {
   # exist and belong to the user, who also runs the collector and the webhook sink.
   source "$NATIVE/lib.sh"
   mkdir -p "$LAB_STATE_DIR/otelcol" "$LAB_STATE_DIR/webhook-sink"
-  LAB_UID="$(id -u)" LAB_GID="$(id -g)" docker compose --project-directory "$ROOT" -f "$ROOT/docker-compose.yml" "$@"
+  local cmd files=(-f "$ROOT/docker-compose.yml")
+  read -r -a cmd <<<"$("$ROOT/scripts/docker/engine.sh" compose)"
+  [[ -n "${LAB_COMPOSE_OVERRIDE:-}" ]] && files+=(-f "$LAB_COMPOSE_OVERRIDE")
+  LAB_UID="$(id -u)" LAB_GID="$(id -g)" "${cmd[@]}" --project-directory "$ROOT" "${files[@]}" "$@"
 }
 
 compose_up() {
   compose up -d --wait
   source "$NATIVE/lib.sh"
-  # The collector image has no tool for a Docker healthcheck: probe it from here.
+  # The collector and VictoriaLogs images have no tool for a Docker healthcheck: probe
+  # them from here.
+  lab_wait_http victorialogs "http://127.0.0.1:$LAB_VICTORIALOGS_PORT/health" "${LAB_UP_TIMEOUT:-60}" \
+    "docker compose logs victorialogs"
   lab_wait_http otel-collector "http://127.0.0.1:$LAB_COLLECTOR_HEALTH_PORT/" "${LAB_UP_TIMEOUT:-60}" \
     "docker compose logs otel-collector"
+  compose_urls
+}
+
+compose_urls() {
+  source "$NATIVE/lib.sh"
   cat <<EOF
-compose stack is up:
+compose stack:
   OTLP          gRPC 127.0.0.1:$LAB_OTLP_GRPC_PORT, HTTP http://127.0.0.1:$LAB_OTLP_HTTP_PORT
   Grafana       http://127.0.0.1:$LAB_GRAFANA_PORT  (anonymous Viewer; admin password: GF_SECURITY_ADMIN_PASSWORD in .env)
   Prometheus    http://127.0.0.1:$LAB_PROMETHEUS_PORT
   Alertmanager  http://127.0.0.1:$LAB_ALERTMANAGER_PORT
   Alerts seen   http://127.0.0.1:$LAB_WEBHOOK_SINK_PORT/alerts
-  Tempo         http://127.0.0.1:$LAB_TEMPO_PORT   Loki http://127.0.0.1:$LAB_LOKI_PORT
+  Jaeger        http://127.0.0.1:$LAB_JAEGER_UI_PORT  (traces: UI + /api/traces/<trace id>)
+  VictoriaLogs  http://127.0.0.1:$LAB_VICTORIALOGS_PORT  (logs: UI at /select/vmui, LogsQL at /select/logsql/query)
   Files         $LAB_STATE_DIR/otelcol/*.jsonl
 EOF
 }
@@ -63,9 +80,15 @@ if [[ -z "$mode" ]]; then
     fi
   else
     rc=0
-    "$NATIVE/$cmd.sh" || rc=$?
+    # The native stack of LAB_STATE_DIR, when it has pid files (or always, for down: idempotent).
+    if [[ "$cmd" == down ]] || compgen -G "${LAB_STATE_DIR:-$ROOT/.lab}/run/*.pid" >/dev/null; then
+      "$NATIVE/$cmd.sh" || rc=$?
+    elif ! docker_ok; then
+      echo "stack.sh: no native stack in ${LAB_STATE_DIR:-$ROOT/.lab} and no Docker engine answers" >&2
+      rc=1
+    fi
     if docker_ok; then
-      if [[ "$cmd" == down ]]; then compose down || rc=$?; else compose ps || rc=$?; fi
+      if [[ "$cmd" == down ]]; then compose down || rc=$?; else { compose ps && compose_urls; } || rc=$?; fi
     fi
     exit "$rc"
   fi
@@ -75,5 +98,5 @@ case "$mode:$cmd" in
   native:*) exec "$NATIVE/$cmd.sh" ;;
   compose:up) docker_ok || { echo "stack.sh: --compose needs a Docker engine, and \`docker info\` fails" >&2; exit 1; }; compose_up ;;
   compose:down) compose down ;;
-  compose:status) compose ps ;;
+  compose:status) compose ps && compose_urls ;;
 esac

@@ -8,10 +8,11 @@ Fixtures (session-scoped, so a session builds and starts things at most once):
 
 - ``lab_env``: the KEY=VALUE pairs of the repository's ``.env`` (lab.repo.read_dotenv).
 - ``native_bins``: ``{"otelcol": Path, "prometheus": Path, "promtool": Path,
-  "alertmanager": Path, "amtool": Path}``, the pinned binaries built from Go modules by
-  ``scripts/native/build.sh`` (cached under ``~/.cache/ml-obs-lab``). A failed build fails
+  "alertmanager": Path, "amtool": Path, "jaeger": Path, "victorialogs": Path}``, the pinned
+  binaries built from Go modules (in parallel) by ``scripts/native/build.sh`` (cached under
+  ``~/.cache/ml-obs-lab``). A failed build fails
   the test with the build's one-line message; nothing is skipped.
-- ``promtool``, ``pint``, ``dashboard_linter``, ``compose_check``: further binaries built the same way.
+- ``promtool``, ``pint``, ``compose_check``: further binaries built the same way.
 - ``tiny_raw``, ``tiny_spec``: a tiny but real training scenario (raw dict, validated spec).
 - ``native_stack``: a running native stack on free ports in a temporary state directory
   (lab.dev.stack.private_native_stack, whose docstring lists the helpers), stopped at the
@@ -86,7 +87,7 @@ def lab_env() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def native_bins() -> dict[str, Path]:
-    return _build("otelcol", "prometheus", "alertmanager")
+    return _build("otelcol", "prometheus", "alertmanager", "jaeger", "victorialogs")
 
 
 @pytest.fixture(scope="session")
@@ -102,11 +103,6 @@ def pint() -> Path:
 @pytest.fixture(scope="session")
 def compose_check() -> Path:
     return _build("compose-check")["compose-check"]
-
-
-@pytest.fixture(scope="session")
-def dashboard_linter() -> Path:
-    return _build("dashboard-linter")["dashboard-linter"]
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """A private native stack for tests and dev tools: built, started on free ports, stopped.
 
-    with private_native_stack() as stack:          # collector, Prometheus, Alertmanager, sink
+    with private_native_stack() as stack:          # every component of scripts/native/components.tsv
         env = {**os.environ, **stack.otel_env()}
         subprocess.run([sys.executable, "-m", "lab", "run", "overfit", "--fast"], env=env, check=True)
         stack.wait_for_series('ml_training_loss{lab_scenario="overfit"}')
@@ -40,16 +40,22 @@ from prometheus_client.parser import text_string_to_metric_families
 from lab.repo import ROOT, read_dotenv
 
 NATIVE = ROOT / "scripts" / "native"
-# The host ports a native stack listens on (names of .env).
-PORT_VARS = (
-    "LAB_OTLP_GRPC_PORT",
-    "LAB_OTLP_HTTP_PORT",
-    "LAB_COLLECTOR_HEALTH_PORT",
-    "LAB_COLLECTOR_METRICS_PORT",
-    "LAB_PROMETHEUS_PORT",
-    "LAB_ALERTMANAGER_PORT",
-    "LAB_WEBHOOK_SINK_PORT",
-)
+
+
+def read_components(path: Path = NATIVE / "components.tsv") -> list[tuple[str, str, str, tuple[str, ...]]]:
+    """The native component table, the one the scripts read too:
+    (name, health port variable, health path, port variables)."""
+    rows = []
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, health_port, health_path, ports = line.split()
+            rows.append((name, health_port, health_path, tuple(ports.split(","))))
+    return rows
+
+
+COMPONENTS = read_components()
+# The host ports a native stack listens on (names of .env): all of them get free ports.
+PORT_VARS = tuple(var for *_, ports in COMPONENTS for var in ports)
 SIGNAL_KEYS = {  # file exporter JSON: top-level list key, scope list key, item list key
     "traces": ("resourceSpans", "scopeSpans", "spans"),
     "logs": ("resourceLogs", "scopeLogs", "logRecords"),
@@ -263,7 +269,7 @@ class NativeStack:
 @contextmanager
 def private_native_stack(state_dir: Path | None = None) -> Iterator[NativeStack]:
     """Build if needed, start on free ports, yield the stack, always stop it (also on failure)."""
-    build_native("otelcol", "prometheus", "alertmanager")
+    build_native("otelcol", "prometheus", "alertmanager", "jaeger", "victorialogs")
     with tempfile.TemporaryDirectory(prefix="lab-stack-") as tmp:
         state = Path(state_dir or tmp)
         ports = dict(zip(PORT_VARS, free_ports(len(PORT_VARS))))

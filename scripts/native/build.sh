@@ -3,13 +3,19 @@
 #
 #   scripts/native/build.sh [--print-paths] [component ...]
 #
-# Components: otelcol prometheus alertmanager pint compose-check dashboard-linter   (default: all)
+# Components: otelcol prometheus alertmanager jaeger victorialogs pint compose-check
+#             docker-compose   (default: all)
 #   otelcol       OpenTelemetry Collector from otel-collector/builder-config.yaml (ocb)
 #   prometheus    prometheus + promtool, from scripts/native/prometheus-wrapper/
 #   alertmanager  alertmanager + amtool
+#   jaeger        Jaeger v2 (cmd/jaeger), from scripts/native/jaeger-wrapper/
+#   victorialogs  VictoriaLogs (app/victoria-logs), from scripts/native/victorialogs-wrapper/
 #   pint          Prometheus rule linter, from scripts/native/pint-wrapper/
 #   compose-check validates docker-compose.yml without Docker (scripts/compose-check/)
-#   dashboard-linter  grafana/dashboard-linter, from scripts/native/dashboard-linter-wrapper/
+#   docker-compose  Docker Compose v5 as a CLI plugin of the docker client, from
+#                 scripts/native/compose-wrapper/ (used by scripts/docker/engine.sh)
+# Every binary is static (CGO_ENABLED=0): the stand-in images (scripts/docker/) copy them.
+# The requested components are built in parallel (Go's caches are safe to share).
 # Versions come from .env. Binaries go to ${LAB_CACHE_DIR:-~/.cache/ml-obs-lab}/bin/
 # with the version in the name (otelcol-0.159.0, prometheus-3.14.0, ...); the Go
 # module and build caches live under LAB_CACHE_DIR too, so later builds and CI runs
@@ -28,7 +34,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 trap 'echo "build.sh: internal error at line $LINENO (exit $?)" >&2' ERR
 
-ALL_COMPONENTS=(otelcol prometheus alertmanager pint compose-check dashboard-linter)
+ALL_COMPONENTS=(otelcol prometheus alertmanager jaeger victorialogs pint compose-check docker-compose)
 MIN_GO=1.26.0
 
 print_paths=0
@@ -37,7 +43,7 @@ for arg in "$@"; do
   case "$arg" in
     --print-paths) print_paths=1 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    otelcol | prometheus | alertmanager | pint | compose-check | dashboard-linter) components+=("$arg") ;;
+    otelcol | prometheus | alertmanager | jaeger | victorialogs | pint | compose-check | docker-compose) components+=("$arg") ;;
     *) echo "build.sh: unknown component '$arg' (known: ${ALL_COMPONENTS[*]})" >&2; exit 2 ;;
   esac
 done
@@ -56,7 +62,9 @@ binaries_of() {
     alertmanager) echo alertmanager amtool ;;
     pint) echo pint ;;
     compose-check) echo compose-check ;;
-    dashboard-linter) echo dashboard-linter ;;
+    jaeger) echo jaeger ;;
+    victorialogs) echo victorialogs ;;
+    docker-compose) echo docker-compose ;;
   esac
 }
 
@@ -67,7 +75,9 @@ version_of() {
     alertmanager) echo "$LAB_ALERTMANAGER_VERSION" ;;
     pint) echo "$LAB_PINT_VERSION" ;;
     compose-check) lab_compose_go_version ;;
-    dashboard-linter) echo "$LAB_DASHBOARD_LINTER_VERSION" ;;
+    jaeger) echo "$LAB_JAEGER_VERSION" ;;
+    victorialogs) echo "$LAB_VICTORIALOGS_VERSION" ;;
+    docker-compose) echo "$LAB_COMPOSE_VERSION" ;;
   esac
 }
 
@@ -76,9 +86,9 @@ inputs_hash() {
   local files=()
   case "$1" in
     otelcol) files=("$LAB_ROOT/otel-collector/builder-config.yaml") ;;
-    prometheus | pint) files=("$LAB_ROOT/scripts/native/$1-wrapper/go.mod" "$LAB_ROOT/scripts/native/$1-wrapper/go.sum") ;;
+    prometheus | pint | jaeger | victorialogs) files=("$LAB_ROOT/scripts/native/$1-wrapper/go.mod" "$LAB_ROOT/scripts/native/$1-wrapper/go.sum") ;;
+    docker-compose) files=("$LAB_ROOT/scripts/native/compose-wrapper/go.mod" "$LAB_ROOT/scripts/native/compose-wrapper/go.sum") ;;
     compose-check) files=("$LAB_ROOT/scripts/compose-check/go.mod" "$LAB_ROOT/scripts/compose-check/go.sum" "$LAB_ROOT/scripts/compose-check/main.go") ;;
-    dashboard-linter) mapfile -t files < <(find "$LAB_ROOT/scripts/native/dashboard-linter-wrapper" -type f | LC_ALL=C sort) ;;
   esac
   {
     echo "$1 $(version_of "$1")"
@@ -173,15 +183,38 @@ build_compose-check() {
   install -m 0755 "$dir/out/compose-check" "$(lab_bin compose-check)"
 }
 
-build_dashboard-linter() {
-  local v="$LAB_DASHBOARD_LINTER_VERSION" dir="$LAB_CACHE_DIR/build/dashboard-linter-$LAB_DASHBOARD_LINTER_VERSION"
-  local wrapper="$LAB_ROOT/scripts/native/dashboard-linter-wrapper"
-  grep -Eq "^[[:space:]]*(require[[:space:]]+)?github.com/grafana/dashboard-linter v$v( |$)" "$wrapper/go.mod" ||
-    { echo "$wrapper/go.mod does not require github.com/grafana/dashboard-linter v$v (LAB_DASHBOARD_LINTER_VERSION in .env)"; return 1; }
+# A wrapper module (go.mod with a `tool` line + go.sum, written once with
+# `go get -tool <program>@<version>` and `go mod tidy`) repeats the replace/exclude
+# lines of the program's own go.mod, which Go ignores outside the main module.
+#   build_wrapped <wrapper dir> <module> <module version> <package> <binary name> <ldflags>
+build_wrapped() {
+  local wrapper="$1" module="$2" mv="$3" pkg="$4" name="$5" ldflags="$6"
+  local dir="$LAB_CACHE_DIR/build/$name"
+  grep -Eq "^[[:space:]]*(require[[:space:]]+)?$module $mv( |$)" "$wrapper/go.mod" ||
+    { echo "$wrapper/go.mod does not require $module $mv (.env)"; return 1; }
   rm -rf "$dir" && mkdir -p "$dir/out"
-  cp -r "$wrapper/." "$dir/"
-  (cd "$dir" && go build -mod=readonly -trimpath -ldflags "-s -w" -o out/dashboard-linter github.com/grafana/dashboard-linter)
-  install -m 0755 "$dir/out/dashboard-linter" "$(lab_bin dashboard-linter)"
+  cp "$wrapper/go.mod" "$wrapper/go.sum" "$dir/"
+  (cd "$dir" && go build -mod=readonly -trimpath -ldflags "-s -w $ldflags" -o "out/$name" "$pkg")
+  install -m 0755 "$dir/out/$name" "$(lab_bin "$name")"
+}
+
+build_jaeger() {
+  # The binary reports the v2 release (as upstream's image does), the module is v1.x.
+  build_wrapped "$LAB_ROOT/scripts/native/jaeger-wrapper" github.com/jaegertracing/jaeger "v$LAB_JAEGER_MODULE_VERSION" \
+    github.com/jaegertracing/jaeger/cmd/jaeger jaeger \
+    "-X github.com/jaegertracing/jaeger/internal/version.latestVersion=v$LAB_JAEGER_VERSION -X github.com/jaegertracing/jaeger/internal/version.commitSHA=go-module"
+}
+
+build_victorialogs() {
+  build_wrapped "$LAB_ROOT/scripts/native/victorialogs-wrapper" github.com/VictoriaMetrics/VictoriaLogs "v$LAB_VICTORIALOGS_VERSION" \
+    github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs victorialogs \
+    "-X github.com/VictoriaMetrics/VictoriaMetrics/lib/buildinfo.Version=victoria-logs-v$LAB_VICTORIALOGS_VERSION"
+}
+
+build_docker-compose() {
+  build_wrapped "$LAB_ROOT/scripts/native/compose-wrapper" github.com/docker/compose/v5 "v$LAB_COMPOSE_VERSION" \
+    github.com/docker/compose/v5/cmd docker-compose \
+    "-X github.com/docker/compose/v5/internal.Version=v$LAB_COMPOSE_VERSION"
 }
 
 build_one() {
@@ -217,9 +250,16 @@ if command -v flock >/dev/null 2>&1; then
   flock 9
 fi
 
+# In parallel; the first failure's message is printed by its build_one, and the
+# script fails once all have finished.
+pids=()
 for c in "${components[@]}"; do
-  build_one "$c"
+  build_one "$c" &
+  pids+=($!)
 done
+rc=0
+for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
+((rc == 0)) || exit 1
 
 if ((print_paths)); then
   for c in "${components[@]}"; do

@@ -14,8 +14,9 @@ source "$HERE/lib.sh"
 
 RUN="$LAB_STATE_DIR/run"
 TIMEOUT="${LAB_DOWN_TIMEOUT:-15}"
-# Collector first, so that it can flush to Prometheus before Prometheus stops.
-ORDER=(otel-collector prometheus alertmanager webhook-sink)
+# Reverse start order (scripts/native/components.tsv): the collector first, so that it
+# can flush to the backends before they stop.
+mapfile -t ORDER < <(lab_components | awk '{print $1}' | tac)
 
 stop() {
   local name="$1" f="$RUN/$1.pid" pid deadline

@@ -52,9 +52,22 @@ lab_bin() {
     alertmanager | amtool) echo "$LAB_BIN_DIR/$1-$LAB_ALERTMANAGER_VERSION" ;;
     pint) echo "$LAB_BIN_DIR/pint-$LAB_PINT_VERSION" ;;
     compose-check) echo "$LAB_BIN_DIR/compose-check-$(lab_compose_go_version)" ;;
-    dashboard-linter) echo "$LAB_BIN_DIR/dashboard-linter-$LAB_DASHBOARD_LINTER_VERSION" ;;
+    jaeger) echo "$LAB_BIN_DIR/jaeger-$LAB_JAEGER_VERSION" ;;
+    victorialogs) echo "$LAB_BIN_DIR/victoria-logs-$LAB_VICTORIALOGS_VERSION" ;;
+    docker-compose) echo "$LAB_BIN_DIR/docker-compose-$LAB_COMPOSE_VERSION" ;;
     *) echo "lab: unknown binary '$1'" >&2; return 1 ;;
   esac
+}
+
+# The component table (scripts/native/components.tsv) without comments:
+#   name health_port_var health_path port_vars(comma-separated)
+lab_components() {
+  grep -Ev '^[[:space:]]*(#|$)' "$LAB_ROOT/scripts/native/components.tsv"
+}
+
+# Every LAB_*_PORT variable the native stack listens on, one per line, in table order.
+lab_port_vars() {
+  lab_components | awk '{ n = split($4, p, ","); for (i = 1; i <= n; i++) print p[i] }'
 }
 
 lab_python() {
@@ -72,6 +85,9 @@ lab_python() {
 lab_native_env() {
   export LAB_COLLECTOR_LISTEN_HOST=127.0.0.1
   export LAB_PROMETHEUS_OTLP_ENDPOINT="http://127.0.0.1:$LAB_PROMETHEUS_PORT/api/v1/otlp"
+  export LAB_JAEGER_OTLP_ENDPOINT="127.0.0.1:$LAB_JAEGER_OTLP_GRPC_PORT"
+  export LAB_VICTORIALOGS_OTLP_ENDPOINT="http://127.0.0.1:$LAB_VICTORIALOGS_PORT/insert/opentelemetry/v1/logs"
+  export JAEGER_LISTEN_HOST=127.0.0.1
   export LAB_COLLECTOR_FILE_DIR="${LAB_COLLECTOR_FILE_DIR:-$LAB_STATE_DIR/otelcol}"
 }
 

@@ -16,10 +16,19 @@ if [[ -f "$LAB_STATE_DIR/stack.env" ]]; then
   # shellcheck disable=SC1091
   set -a && source "$LAB_STATE_DIR/stack.env" && set +a
 fi
-PROM="${LAB_PROMETHEUS_URL:-http://127.0.0.1:$LAB_PROMETHEUS_PORT}"
-AM="${LAB_ALERTMANAGER_URL:-http://127.0.0.1:$LAB_ALERTMANAGER_PORT}"
-SINK="${LAB_WEBHOOK_SINK_URL:-http://127.0.0.1:$LAB_WEBHOOK_SINK_PORT}"
-HEALTH="${LAB_COLLECTOR_HEALTH_URL:-http://127.0.0.1:$LAB_COLLECTOR_HEALTH_PORT/}"
+
+# What `status` shows after each component's health: its URL(s) for people.
+info() {
+  case "$1" in
+    otel-collector) echo "OTLP http://127.0.0.1:$LAB_OTLP_GRPC_PORT (gRPC), http://127.0.0.1:$LAB_OTLP_HTTP_PORT (HTTP); files: $LAB_COLLECTOR_FILE_DIR" ;;
+    prometheus) echo "http://127.0.0.1:$LAB_PROMETHEUS_PORT  (API only: the web UI is not in the Go module)" ;;
+    alertmanager) echo "http://127.0.0.1:$LAB_ALERTMANAGER_PORT" ;;
+    webhook-sink) echo "http://127.0.0.1:$LAB_WEBHOOK_SINK_PORT/alerts" ;;
+    jaeger) echo "http://127.0.0.1:$LAB_JAEGER_UI_PORT  (traces: UI + /api/traces/<trace id>)" ;;
+    victorialogs) echo "http://127.0.0.1:$LAB_VICTORIALOGS_PORT  (logs: UI at /select/vmui, LogsQL at /select/logsql/query)" ;;
+    *) echo "-" ;;
+  esac
+}
 
 rc=0
 row() { # <name> <health url> <what to show>
@@ -39,9 +48,8 @@ row() { # <name> <health url> <what to show>
 
 echo "native stack (state: $LAB_STATE_DIR)"
 printf '  %-15s %-8s %-8s %-8s %s\n' COMPONENT PID STATE HEALTH URL
-row otel-collector "$HEALTH" "OTLP ${OTEL_EXPORTER_OTLP_ENDPOINT:-http://127.0.0.1:$LAB_OTLP_GRPC_PORT} (gRPC), ${LAB_OTLP_HTTP_ENDPOINT:-http://127.0.0.1:$LAB_OTLP_HTTP_PORT} (HTTP); files: $LAB_COLLECTOR_FILE_DIR"
-row prometheus "$PROM/-/ready" "$PROM  (API only: the web UI is not in the Go module)"
-row alertmanager "$AM/-/ready" "$AM"
-row webhook-sink "$SINK/healthz" "$SINK/alerts"
-echo "  Grafana, Tempo and Loki run in compose mode only."
+while read -r name hport hpath _; do
+  row "$name" "http://127.0.0.1:${!hport}$hpath" "$(info "$name")"
+done < <(lab_components)
+echo "  Grafana runs in compose mode only (no Grafana server can be built from Go modules)."
 exit "$rc"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start the observability stack natively (no Docker): collector, Prometheus,
-# Alertmanager and the webhook sink as background processes on 127.0.0.1.
+# Alertmanager, Jaeger, VictoriaLogs and the webhook sink as background processes on
+# 127.0.0.1. The components, their ports and health endpoints: scripts/native/components.tsv.
 #
 #   scripts/native/up.sh          (or `make up` without a Docker engine, or LAB_NATIVE=1)
 #
@@ -9,7 +10,8 @@
 # come from the environment and from files written under the state directory.
 # Ports and versions: .env, overridable from the environment (LAB_PROMETHEUS_PORT=...).
 # State: ${LAB_STATE_DIR:-<repo>/.lab}/  run/*.pid  logs/*.log  prometheus/{etc,data}
-#        alertmanager/{etc,data}  otelcol/*.jsonl (file exporter)  webhook-sink/alerts.jsonl
+#        alertmanager/{etc,data}  victorialogs/data  otelcol/*.jsonl (file exporter)
+#        webhook-sink/alerts.jsonl  (Jaeger keeps traces in memory)
 #        stack.env (the endpoints, for scripts and tests)
 # Waits up to LAB_UP_TIMEOUT seconds (default 60) for each component to be healthy;
 # on failure it names the log to read, stops what it started and exits 1.
@@ -25,7 +27,8 @@ lab_native_env
 RUN="$LAB_STATE_DIR/run"
 LOGS="$LAB_STATE_DIR/logs"
 TIMEOUT="${LAB_UP_TIMEOUT:-60}"
-COMPONENTS=(webhook-sink alertmanager prometheus otel-collector)
+mapfile -t COMPONENTS < <(lab_components | awk '{print $1}')
+mapfile -t PORT_VARS < <(lab_port_vars)
 
 alive() { lab_pidfile_alive "$RUN/$1.pid"; }
 
@@ -40,19 +43,18 @@ elif ((running > 0)); then
 fi
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for var in LAB_OTLP_GRPC_PORT LAB_OTLP_HTTP_PORT LAB_COLLECTOR_HEALTH_PORT LAB_COLLECTOR_METRICS_PORT \
-  LAB_PROMETHEUS_PORT LAB_ALERTMANAGER_PORT LAB_WEBHOOK_SINK_PORT; do
+for var in "${PORT_VARS[@]}"; do
   if port_in_use "${!var}"; then
     echo "up.sh: port ${!var} ($var) is already in use on 127.0.0.1 (another stack? \`scripts/stack.sh status\`); set $var to a free port" >&2
     exit 1
   fi
 done
 
-"$HERE/build.sh" otelcol prometheus alertmanager
+"$HERE/build.sh" otelcol prometheus alertmanager jaeger victorialogs
 
 PYTHON="$(lab_python)"
 mkdir -p "$RUN" "$LOGS" "$LAB_STATE_DIR/prometheus/data" "$LAB_STATE_DIR/alertmanager/data" \
-  "$LAB_COLLECTOR_FILE_DIR" "$LAB_STATE_DIR/webhook-sink"
+  "$LAB_STATE_DIR/victorialogs/data" "$LAB_COLLECTOR_FILE_DIR" "$LAB_STATE_DIR/webhook-sink"
 lab_render_native_etc "$LAB_STATE_DIR"
 
 # start <name> <workdir> <command...>: detached (own session, so a Ctrl-C in this
@@ -79,31 +81,48 @@ wait_healthy() { # <name> <url>
   lab_wait_http "$1" "$2" "$TIMEOUT" "$LOGS/$1.log" "$(head -n1 "$RUN/$1.pid")" || fail "$1"
 }
 
-start webhook-sink "$LAB_STATE_DIR" "$PYTHON" "$LAB_ROOT/alertmanager/webhook_sink.py" \
-  --host 127.0.0.1 --port "$LAB_WEBHOOK_SINK_PORT" --out "$LAB_STATE_DIR/webhook-sink/alerts.jsonl"
+# How each component of the table is started (same flags as its compose service,
+# paths and listen addresses aside).
+start_component() {
+  case "$1" in
+    webhook-sink)
+      start webhook-sink "$LAB_STATE_DIR" "$PYTHON" "$LAB_ROOT/alertmanager/webhook_sink.py" \
+        --host 127.0.0.1 --port "$LAB_WEBHOOK_SINK_PORT" --out "$LAB_STATE_DIR/webhook-sink/alerts.jsonl" ;;
+    alertmanager)
+      # Working directory = the etc dir, where url_file (webhook-url) is resolved.
+      start alertmanager "$LAB_STATE_DIR/alertmanager/etc" "$(lab_bin alertmanager)" \
+        --config.file="$LAB_STATE_DIR/alertmanager/etc/alertmanager.yml" \
+        --storage.path="$LAB_STATE_DIR/alertmanager/data" \
+        --web.listen-address="127.0.0.1:$LAB_ALERTMANAGER_PORT" \
+        --cluster.listen-address= ;;
+    prometheus)
+      # Same flags as the prometheus service in docker-compose.yml (paths aside).
+      start prometheus "$LAB_STATE_DIR/prometheus" "$(lab_bin prometheus)" \
+        --config.file="$LAB_STATE_DIR/prometheus/etc/prometheus.yml" \
+        --storage.tsdb.path="$LAB_STATE_DIR/prometheus/data" \
+        --web.listen-address="127.0.0.1:$LAB_PROMETHEUS_PORT" \
+        --web.enable-otlp-receiver \
+        --enable-feature=exemplar-storage \
+        --web.enable-lifecycle ;;
+    jaeger)
+      # Listen host and ports: environment (lab_native_env, .env), read by jaeger/config.yaml.
+      start jaeger "$LAB_STATE_DIR" "$(lab_bin jaeger)" --config="$LAB_ROOT/jaeger/config.yaml" ;;
+    victorialogs)
+      # Same flags as the victorialogs service in docker-compose.yml (paths aside).
+      start victorialogs "$LAB_STATE_DIR/victorialogs" "$(lab_bin victorialogs)" \
+        -storageDataPath="$LAB_STATE_DIR/victorialogs/data" \
+        -httpListenAddr="127.0.0.1:$LAB_VICTORIALOGS_PORT" \
+        -retentionPeriod=7d ;;
+    otel-collector)
+      start otel-collector "$LAB_STATE_DIR" "$(lab_bin otelcol)" --config "$LAB_ROOT/otel-collector/config.yaml" ;;
+    *) echo "up.sh: no start command for component '$1' (scripts/native/components.tsv)" >&2; exit 1 ;;
+  esac
+}
 
-# Working directory = the etc dir, where url_file (webhook-url) is resolved.
-start alertmanager "$LAB_STATE_DIR/alertmanager/etc" "$(lab_bin alertmanager)" \
-  --config.file="$LAB_STATE_DIR/alertmanager/etc/alertmanager.yml" \
-  --storage.path="$LAB_STATE_DIR/alertmanager/data" \
-  --web.listen-address="127.0.0.1:$LAB_ALERTMANAGER_PORT" \
-  --cluster.listen-address=
-
-# Same flags as the prometheus service in docker-compose.yml (paths aside).
-start prometheus "$LAB_STATE_DIR/prometheus" "$(lab_bin prometheus)" \
-  --config.file="$LAB_STATE_DIR/prometheus/etc/prometheus.yml" \
-  --storage.tsdb.path="$LAB_STATE_DIR/prometheus/data" \
-  --web.listen-address="127.0.0.1:$LAB_PROMETHEUS_PORT" \
-  --web.enable-otlp-receiver \
-  --enable-feature=exemplar-storage \
-  --web.enable-lifecycle
-
-start otel-collector "$LAB_STATE_DIR" "$(lab_bin otelcol)" --config "$LAB_ROOT/otel-collector/config.yaml"
-
-wait_healthy webhook-sink "http://127.0.0.1:$LAB_WEBHOOK_SINK_PORT/healthz"
-wait_healthy alertmanager "http://127.0.0.1:$LAB_ALERTMANAGER_PORT/-/ready"
-wait_healthy prometheus "http://127.0.0.1:$LAB_PROMETHEUS_PORT/-/ready"
-wait_healthy otel-collector "http://127.0.0.1:$LAB_COLLECTOR_HEALTH_PORT/"
+for c in "${COMPONENTS[@]}"; do start_component "$c"; done
+while read -r name hport hpath _; do
+  wait_healthy "$name" "http://127.0.0.1:${!hport}$hpath"
+done < <(lab_components)
 
 cat >"$LAB_STATE_DIR/stack.env" <<EOF
 # Endpoints of the native stack started by scripts/native/up.sh (do not edit).
@@ -117,7 +136,10 @@ LAB_COLLECTOR_FILE_DIR=$LAB_COLLECTOR_FILE_DIR
 LAB_PROMETHEUS_URL=http://127.0.0.1:$LAB_PROMETHEUS_PORT
 LAB_ALERTMANAGER_URL=http://127.0.0.1:$LAB_ALERTMANAGER_PORT
 LAB_WEBHOOK_SINK_URL=http://127.0.0.1:$LAB_WEBHOOK_SINK_PORT
+LAB_JAEGER_URL=http://127.0.0.1:$LAB_JAEGER_UI_PORT
+LAB_VICTORIALOGS_URL=http://127.0.0.1:$LAB_VICTORIALOGS_PORT
 EOF
+for var in "${PORT_VARS[@]}"; do echo "$var=${!var}"; done >>"$LAB_STATE_DIR/stack.env"
 
 echo "up.sh: native stack is up (state: $LAB_STATE_DIR)" >&2
 "$HERE/status.sh"

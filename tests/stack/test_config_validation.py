@@ -22,7 +22,6 @@ import yaml
 from lab.repo import ROOT
 
 COLLECTOR_BASE = ROOT / "otel-collector" / "config.yaml"
-COLLECTOR_COMPOSE = ROOT / "otel-collector" / "config.compose.yaml"
 RULE_FILES = sorted((ROOT / "prometheus").rglob("*.rules.yml"))
 RULE_TESTS = sorted((ROOT / "prometheus").rglob("*.test.yml"))
 
@@ -101,17 +100,39 @@ def test_collector_compose_layering_is_valid(native_bins, tmp_path):
         path = arg.removeprefix("--config=")
         assert path in mounted, f"--config {path} is not mounted into the collector container"
         args += ["--config", mounted[path]]
-    assert len(args) == 4, "compose should layer config.yaml and config.compose.yaml"
+    assert len(args) == 2, "compose loads the one config.yaml that native mode loads"
     ok(run(native_bins["otelcol"], "validate", *args, env=env))
 
 
 def test_collector_validate_rejects_a_broken_config(native_bins, tmp_path):
     # Control: validation really checks component names and pipelines.
     broken = tmp_path / "broken.yaml"
-    broken.write_text(COLLECTOR_BASE.read_text().replace("exporters: [file/traces, debug]", "exporters: [file/tracez, debug]"))
+    broken.write_text(COLLECTOR_BASE.read_text().replace("exporters: [otlp_grpc/jaeger, file/traces, debug]", "exporters: [otlp_grpc/jaeger, file/tracez, debug]"))
     proc = run(native_bins["otelcol"], "validate", "--config", broken, env=clean_env())
     assert proc.returncode != 0
     assert "file/tracez" in proc.stdout + proc.stderr
+
+
+# --- Jaeger (an OpenTelemetry Collector distribution: the same `validate`) -------------------
+
+
+def test_jaeger_config_is_valid_in_both_modes(native_bins, tmp_path):
+    config = ROOT / "jaeger" / "config.yaml"
+    ok(run(native_bins["jaeger"], "validate", "--config", config, env=clean_env()))
+    service = compose_service("jaeger")
+    env = clean_env(JAEGER_LISTEN_HOST="0.0.0.0", **{k: str(v) for k, v in service["environment"].items()})
+    (arg,) = service["command"]
+    mounted = {dst: src for src, dst, *_ in (v.split(":") for v in service["volumes"])}
+    assert mounted[arg.removeprefix("--config=")] == "./jaeger/config.yaml"
+    ok(run(native_bins["jaeger"], "validate", "--config", config, env=env))
+
+
+def test_jaeger_validate_rejects_a_broken_config(native_bins, tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text((ROOT / "jaeger" / "config.yaml").read_text().replace("exporters: [jaeger_storage_exporter]", "exporters: [jaeger_storage_exporterz]"))
+    proc = run(native_bins["jaeger"], "validate", "--config", broken, env=clean_env())
+    assert proc.returncode != 0
+    assert "jaeger_storage_exporterz" in proc.stdout + proc.stderr
 
 
 # --- Prometheus --------------------------------------------------------------------------

@@ -53,11 +53,16 @@ RAW_COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 COMPOSE = interpolate(RAW_COMPOSE)
 SERVICES = COMPOSE["services"]
 COLLECTOR = yaml.safe_load((ROOT / "otel-collector/config.yaml").read_text())
-COLLECTOR_OVERLAY = yaml.safe_load((ROOT / "otel-collector/config.compose.yaml").read_text())
+JAEGER = yaml.safe_load((ROOT / "jaeger/config.yaml").read_text())
 PROMETHEUS = yaml.safe_load((ROOT / "prometheus/prometheus.yml").read_text())
 ALERTMANAGER = yaml.safe_load((ROOT / "alertmanager/alertmanager.yml").read_text())
 DATASOURCES = yaml.safe_load((ROOT / "grafana/provisioning/datasources/datasources.yaml").read_text())["datasources"]
 UP_SH = (ROOT / "scripts/native/up.sh").read_text()
+COMPONENTS = [line.split() for line in (ROOT / "scripts/native/components.tsv").read_text().splitlines()
+              if line.strip() and not line.lstrip().startswith("#")]
+# Ports compose does not publish: fixed container ports (set in the service's environment)
+# that native mode puts on .env's numbers (scripts/native/components.tsv).
+INTERNAL_PORTS = {"LAB_JAEGER_OTLP_GRPC_PORT", "LAB_JAEGER_QUERY_GRPC_PORT", "LAB_JAEGER_HEALTH_PORT"}
 
 
 def container_ports(service: str) -> dict[str, int]:
@@ -138,9 +143,8 @@ def test_compose_images_use_the_pinned_versions():
         "prometheus": f"prom/prometheus:v{ENV['LAB_PROMETHEUS_VERSION']}",
         "alertmanager": f"prom/alertmanager:v{ENV['LAB_ALERTMANAGER_VERSION']}",
         "grafana": f"grafana/grafana:{ENV['LAB_GRAFANA_VERSION']}",
-        "tempo": f"grafana/tempo:{ENV['LAB_TEMPO_VERSION']}",
-        "tempo-init": f"grafana/tempo:{ENV['LAB_TEMPO_VERSION']}",
-        "loki": f"grafana/loki:{ENV['LAB_LOKI_VERSION']}",
+        "jaeger": f"jaegertracing/jaeger:{ENV['LAB_JAEGER_VERSION']}",
+        "victorialogs": f"victoriametrics/victoria-logs:v{ENV['LAB_VICTORIALOGS_VERSION']}",
         "webhook-sink": ENV["LAB_PYTHON_IMAGE"],
     }
     assert {name: s["image"] for name, s in SERVICES.items()} == expected
@@ -172,6 +176,29 @@ def test_prometheus_wrapper_matches_env():
     assert "replace cloud.google.com/go =>" in text and "exclude" in text
 
 
+@pytest.mark.parametrize("wrapper,module,var", [
+    ("jaeger-wrapper", "github.com/jaegertracing/jaeger", "LAB_JAEGER_MODULE_VERSION"),
+    ("victorialogs-wrapper", "github.com/VictoriaMetrics/VictoriaLogs", "LAB_VICTORIALOGS_VERSION"),
+    ("compose-wrapper", "github.com/docker/compose/v5", "LAB_COMPOSE_VERSION"),
+])
+def test_program_wrappers_match_env(wrapper, module, var):
+    path = ROOT / "scripts/native" / wrapper / "go.mod"
+    assert go_mod_requires(path, module) == f"v{ENV[var]}"
+    assert re.search(r"^tool ", path.read_text(), re.M), f"{path}: the program is a `tool` of the wrapper"
+
+
+def test_jaeger_wrapper_repeats_the_modules_replace():
+    # cmd/jaeger's go.mod pins Shopify/sarama with a replace, which Go ignores outside it.
+    assert "replace github.com/Shopify/sarama => github.com/Shopify/sarama v1.33.0" in (
+        ROOT / "scripts/native/jaeger-wrapper/go.mod").read_text()
+
+
+def test_jaeger_module_and_release_versions_correspond():
+    # Jaeger tags every v2.X.0 release also as v1.(63+X).0 (v2.0.0 = v1.63.0; CHANGELOG.md).
+    major, minor, patch = (int(x) for x in ENV["LAB_JAEGER_VERSION"].split("."))
+    assert major == 2 and ENV["LAB_JAEGER_MODULE_VERSION"] == f"1.{63 + minor}.{patch}"
+
+
 def test_pint_wrapper_matches_env():
     assert go_mod_requires(ROOT / "scripts/native/pint-wrapper/go.mod", "github.com/cloudflare/pint") == f"v{ENV['LAB_PINT_VERSION']}"
 
@@ -185,7 +212,7 @@ def test_docs_versions_table_matches_env():
 
 def test_native_binary_names_carry_the_env_versions(tmp_path):
     out = subprocess.run(
-        ["bash", "-c", "source scripts/native/lib.sh && for b in otelcol prometheus promtool alertmanager amtool pint; do lab_bin $b; done"],
+        ["bash", "-c", "source scripts/native/lib.sh && for b in otelcol prometheus promtool alertmanager amtool pint jaeger victorialogs docker-compose; do lab_bin $b; done"],
         cwd=ROOT, capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     ).stdout.split()
     names = [Path(p).name for p in out]
@@ -196,6 +223,9 @@ def test_native_binary_names_carry_the_env_versions(tmp_path):
         f"alertmanager-{ENV['LAB_ALERTMANAGER_VERSION']}",
         f"amtool-{ENV['LAB_ALERTMANAGER_VERSION']}",
         f"pint-{ENV['LAB_PINT_VERSION']}",
+        f"jaeger-{ENV['LAB_JAEGER_VERSION']}",
+        f"victoria-logs-{ENV['LAB_VICTORIALOGS_VERSION']}",
+        f"docker-compose-{ENV['LAB_COMPOSE_VERSION']}",
     ]
 
 
@@ -210,8 +240,49 @@ def test_every_compose_port_is_bound_to_loopback():
 
 def test_every_env_port_is_published_once():
     published = [var for name in RAW_COMPOSE["services"] for var in container_ports(name)]
-    env_ports = sorted(k for k in ENV if k.endswith("_PORT"))
+    env_ports = sorted(k for k in ENV if k.endswith("_PORT") and k not in INTERNAL_PORTS)
     assert sorted(published) == env_ports
+
+
+def test_component_table_covers_the_compose_services_and_ports():
+    names = [row[0] for row in COMPONENTS]
+    assert set(names) == set(RAW_COMPOSE["services"]) - {"grafana"}
+    ports = [p for row in COMPONENTS for p in row[3].split(",")]
+    assert len(ports) == len(set(ports))
+    assert set(ports) == {k for k in ENV if k.endswith("_PORT")} - {"LAB_GRAFANA_PORT"}
+    for name, health_port, _, listens in COMPONENTS:
+        assert health_port in listens.split(","), name
+
+
+def test_container_ports_are_distinct_across_services():
+    # So that the unchanged file also runs with every service on the host network.
+    taken: dict[int, str] = {}
+    jaeger_env = SERVICES["jaeger"]["environment"]
+    for name in RAW_COMPOSE["services"]:
+        ports = set(container_ports(name).values())
+        if name == "jaeger":
+            ports |= {int(v) for k, v in jaeger_env.items() if k.endswith("_PORT")}
+        if name == "otel-collector":
+            ports |= {int(v) for k, v in SERVICES[name]["environment"].items() if k.endswith("_PORT")}
+        for port in ports:
+            assert port not in taken, f"{name} and {taken.get(port)} both listen on {port}"
+            taken[port] = name
+
+
+def test_jaeger_ports_agree_in_both_modes():
+    env = SERVICES["jaeger"]["environment"]
+    listeners = {
+        "LAB_JAEGER_OTLP_GRPC_PORT": JAEGER["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"],
+        "LAB_JAEGER_UI_PORT": JAEGER["extensions"]["jaeger_query"]["http"]["endpoint"],
+        "LAB_JAEGER_QUERY_GRPC_PORT": JAEGER["extensions"]["jaeger_query"]["grpc"]["endpoint"],
+        "LAB_JAEGER_HEALTH_PORT": JAEGER["extensions"]["healthcheckv2"]["http"]["endpoint"],
+    }
+    for var, expr in listeners.items():
+        assert expr.startswith("${env:JAEGER_LISTEN_HOST:-127.0.0.1}:"), expr
+        port = int(collector_default(re.search(rf"\$\{{env:{var}:-[^}}]*\}}", expr).group(0)))
+        assert port == int(env[var]) == int(ENV[var]), var
+    assert container_ports("jaeger") == {"LAB_JAEGER_UI_PORT": int(env["LAB_JAEGER_UI_PORT"])}
+    assert SERVICES["jaeger"]["healthcheck"]["test"][-1] == f"http://localhost:{env['LAB_JAEGER_HEALTH_PORT']}/status"
 
 
 def test_collector_container_ports_match_its_config():
@@ -240,22 +311,32 @@ def test_collector_targets_are_compose_services():
     host, port = host_port(env["LAB_PROMETHEUS_OTLP_ENDPOINT"])
     assert (host, port) == ("prometheus", container_ports("prometheus")["LAB_PROMETHEUS_PORT"])
     assert urlsplit(env["LAB_PROMETHEUS_OTLP_ENDPOINT"]).path == "/api/v1/otlp"
-    tempo = yaml.safe_load((ROOT / "tempo/tempo.yaml").read_text())
-    tempo_grpc = host_port(tempo["distributor"]["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"])[1]
-    assert host_port(env["LAB_TEMPO_OTLP_ENDPOINT"]) == ("tempo", tempo_grpc)
-    loki = yaml.safe_load((ROOT / "loki/loki.yaml").read_text())
-    assert host_port(env["LAB_LOKI_OTLP_ENDPOINT"]) == ("loki", loki["server"]["http_listen_port"])
-    assert urlsplit(env["LAB_LOKI_OTLP_ENDPOINT"]).path == "/otlp"
-    # The overlay's defaults agree with compose's environment.
-    exporters = COLLECTOR_OVERLAY["exporters"]
-    assert collector_default(exporters["otlp_grpc/tempo"]["endpoint"]) == env["LAB_TEMPO_OTLP_ENDPOINT"]
-    assert collector_default(exporters["otlp_http/loki"]["endpoint"]) == env["LAB_LOKI_OTLP_ENDPOINT"]
+    jaeger_env = SERVICES["jaeger"]["environment"]
+    assert host_port(env["LAB_JAEGER_OTLP_ENDPOINT"]) == ("jaeger", int(jaeger_env["LAB_JAEGER_OTLP_GRPC_PORT"]))
+    vl = SERVICES["victorialogs"]
+    assert host_port(env["LAB_VICTORIALOGS_OTLP_ENDPOINT"]) == ("victorialogs", container_ports("victorialogs")["LAB_VICTORIALOGS_PORT"])
+    assert f"-httpListenAddr=:{container_ports('victorialogs')['LAB_VICTORIALOGS_PORT']}" in vl["command"]
+    assert urlsplit(env["LAB_VICTORIALOGS_OTLP_ENDPOINT"]).path == "/insert/opentelemetry/v1/logs"
+    # The native defaults of the collector config are the same paths on 127.0.0.1 and .env's ports.
+    exporters = COLLECTOR["exporters"]
+    assert collector_default(exporters["otlp_grpc/jaeger"]["endpoint"]) == f"127.0.0.1:{ENV['LAB_JAEGER_OTLP_GRPC_PORT']}"
+    assert collector_default(exporters["otlp_http/victorialogs"]["logs_endpoint"]) == \
+        f"http://127.0.0.1:{ENV['LAB_VICTORIALOGS_PORT']}/insert/opentelemetry/v1/logs"
 
 
-def test_compose_overlay_restates_the_base_exporters():
-    base = COLLECTOR["service"]["pipelines"]
-    for name, pipeline in COLLECTOR_OVERLAY["service"]["pipelines"].items():
-        assert set(base[name]["exporters"]) <= set(pipeline["exporters"]), name
+def test_traces_and_logs_reach_their_backends_and_the_files():
+    pipelines = COLLECTOR["service"]["pipelines"]
+    assert pipelines["traces"]["exporters"][:2] == ["otlp_grpc/jaeger", "file/traces"]
+    assert pipelines["logs"]["exporters"][:2] == ["otlp_http/victorialogs", "file/logs"]
+    # one collector config for both modes: compose loads exactly this file
+    assert SERVICES["otel-collector"]["command"] == ["--config=/etc/otelcol/config.yaml"]
+
+
+def test_victorialogs_flags_are_the_same_in_both_modes():
+    for flag in SERVICES["victorialogs"]["command"]:
+        name = flag.split("=", 1)[0]
+        assert re.search(rf"^\s*{re.escape(name)}=", UP_SH, re.M), f"up.sh does not pass {name}"
+    assert "-retentionPeriod=7d" in UP_SH
 
 
 def test_prometheus_compose_targets_are_services_and_container_ports():
@@ -296,7 +377,7 @@ def test_prometheus_flags_are_the_same_in_both_modes():
     compose_flags = {f for f in SERVICES["prometheus"]["command"] if not re.match(r"--(config\.file|storage\.tsdb\.path)=", f)}
     assert {"--web.enable-otlp-receiver", "--enable-feature=exemplar-storage"} <= compose_flags
     for flag in compose_flags:
-        assert re.search(rf"^\s*{re.escape(flag)}( \\)?$", UP_SH, re.M), f"up.sh does not pass {flag}"
+        assert re.search(rf"^\s*{re.escape(flag)}( \\| ;;)?$", UP_SH, re.M), f"up.sh does not pass {flag}"
 
 
 def test_prometheus_otlp_settings():
@@ -329,27 +410,38 @@ def test_alertmanager_cluster_is_off_in_both_modes():
 
 def test_grafana_datasource_uids_and_urls():
     by_uid = {d["uid"]: d for d in DATASOURCES}
-    assert set(by_uid) == {"prometheus", "tempo", "loki", "alertmanager"}
+    assert set(by_uid) == {"prometheus", "jaeger", "victorialogs", "alertmanager"}
     service_port = {
         "prometheus": ("prometheus", container_ports("prometheus")["LAB_PROMETHEUS_PORT"]),
-        "tempo": ("tempo", container_ports("tempo")["LAB_TEMPO_PORT"]),
-        "loki": ("loki", container_ports("loki")["LAB_LOKI_PORT"]),
+        "jaeger": ("jaeger", container_ports("jaeger")["LAB_JAEGER_UI_PORT"]),
+        "victorialogs": ("victorialogs", container_ports("victorialogs")["LAB_VICTORIALOGS_PORT"]),
         "alertmanager": ("alertmanager", container_ports("alertmanager")["LAB_ALERTMANAGER_PORT"]),
     }
+    types = {"prometheus": "prometheus", "jaeger": "jaeger", "victorialogs": "victoriametrics-logs-datasource",
+             "alertmanager": "alertmanager"}
     for uid, ds in by_uid.items():
-        assert ds["type"] == uid
+        assert ds["type"] == types[uid]
         assert host_port(ds["url"]) == service_port[uid], uid
+
+
+def test_the_logs_datasource_plugin_is_installed_at_container_start():
+    plugin = next(d["type"] for d in DATASOURCES if d["uid"] == "victorialogs")
+    env = RAW_COMPOSE["services"]["grafana"]["environment"]
+    assert plugin in env["GF_PLUGINS_PREINSTALL_SYNC"].split(",")
 
 
 def test_grafana_datasource_links_point_at_existing_uids():
     by_uid = {d["uid"]: d for d in DATASOURCES}
     links = [
         by_uid["prometheus"]["jsonData"]["exemplarTraceIdDestinations"][0]["datasourceUid"],
-        by_uid["tempo"]["jsonData"]["tracesToLogsV2"]["datasourceUid"],
-        by_uid["tempo"]["jsonData"]["tracesToMetrics"]["datasourceUid"],
-        by_uid["loki"]["jsonData"]["derivedFields"][0]["datasourceUid"],
+        by_uid["jaeger"]["jsonData"]["tracesToLogsV2"]["datasourceUid"],
+        by_uid["jaeger"]["jsonData"]["tracesToMetrics"]["datasourceUid"],
+        by_uid["victorialogs"]["jsonData"]["derivedFields"][0]["datasourceUid"],
     ]
-    assert links == ["tempo", "loki", "prometheus", "tempo"]
+    assert links == ["jaeger", "victorialogs", "prometheus", "jaeger"]
+    # the trace-to-logs query is LogsQL on the field VictoriaLogs stores the OTLP trace id in
+    assert by_uid["jaeger"]["jsonData"]["tracesToLogsV2"]["query"] == 'trace_id:"$${__trace.traceId}"'
+    assert by_uid["victorialogs"]["jsonData"]["derivedFields"][0]["matcherRegex"] == "trace_id"
 
 
 def test_grafana_provisioning_mounts_and_dashboards_path():
@@ -396,16 +488,15 @@ def test_named_volumes_for_backend_data():
         ("prometheus", "prometheus-data:/prometheus"),
         ("alertmanager", "alertmanager-data:/alertmanager"),
         ("grafana", "grafana-data:/var/lib/grafana"),
-        ("tempo", "tempo-data:/var/tempo"),
-        ("loki", "loki-data:/loki"),
+        ("victorialogs", "victorialogs-data:/victoria-logs-data"),
     ]:
         assert mount in RAW_COMPOSE["services"][name]["volumes"], name
         assert mount.split(":")[0] in volumes
 
 
-# The collector image has no shell/curl/wget (scripts/stack.sh probes it from the host);
-# tempo-init is a one-shot job.
-NO_HEALTHCHECK = {"otel-collector", "tempo-init"}
+# The collector and VictoriaLogs images have no shell/curl/wget (scripts/stack.sh probes
+# them from the host).
+NO_HEALTHCHECK = {"otel-collector", "victorialogs"}
 
 
 @pytest.mark.parametrize("name", sorted(set(RAW_COMPOSE["services"]) - NO_HEALTHCHECK))
@@ -417,13 +508,12 @@ CONFIG_FILES = [
     "docker-compose.yml",
     ".env",
     "otel-collector/config.yaml",
-    "otel-collector/config.compose.yaml",
+    "jaeger/config.yaml",
+    "scripts/native/components.tsv",
     "otel-collector/builder-config.yaml",
     "prometheus/prometheus.yml",
     "prometheus/alerts/stack.rules.yml",
     "alertmanager/alertmanager.yml",
-    "tempo/tempo.yaml",
-    "loki/loki.yaml",
     "grafana/provisioning/datasources/datasources.yaml",
     "grafana/provisioning/dashboards/dashboards.yaml",
 ]
