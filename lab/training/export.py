@@ -32,6 +32,13 @@ _EVENT_SEVERITY = {
 }
 
 
+def _attributes(attrs: dict) -> dict:
+    """Span and log attributes with NaN/inf written as text ("nan", "inf"): a diverged run's
+    losses stay readable, and trace backends that reject non-finite numbers (Jaeger's v1 query
+    API answers 500 for such a trace) still serve the trace."""
+    return {k: str(v) if isinstance(v, float) and not math.isfinite(v) else v for k, v in attrs.items()}
+
+
 class TelemetryObserver(BaseObserver):
     def __init__(self, telemetry: Telemetry):
         self.t = telemetry
@@ -158,8 +165,8 @@ class TelemetryObserver(BaseObserver):
             put(self.act_mean, v, {"layer": layer})
         for layer, v in rec.dead_ratio.items():
             put(self.dead, v, {"layer": layer})
-        attrs = {"lab.step": rec.step, "lab.epoch": rec.epoch, "lab.train_loss": rec.train_loss,
-                 "lab.val_loss": rec.val_loss, "lab.val_accuracy": rec.val_acc, "lab.loss_ratio": rec.ratio}
+        attrs = _attributes({"lab.step": rec.step, "lab.epoch": rec.epoch, "lab.train_loss": rec.train_loss,
+                             "lab.val_loss": rec.val_loss, "lab.val_accuracy": rec.val_acc, "lab.loss_ratio": rec.ratio})
         span = self.t.tracer.start_span("evaluate", context=self._ctx(), start_time=rec.start_ns, attributes=attrs)
         span.add_event("evaluation", attributes=attrs, timestamp=rec.end_ns)
         span.end(end_time=rec.end_ns)
@@ -172,8 +179,8 @@ class TelemetryObserver(BaseObserver):
                            severity_text=severity.name, attributes={"lab.event": name, **attrs}, context=self._ctx())
 
     def on_event(self, ev: Event) -> None:
-        attrs = {"lab.step": ev.step, **{f"lab.{k}": (v if isinstance(v, (int, float, str, bool)) else str(v))
-                                         for k, v in ev.attributes.items() if v is not None}}
+        attrs = _attributes({"lab.step": ev.step, **{f"lab.{k}": (v if isinstance(v, (int, float, str, bool)) else str(v))
+                                                     for k, v in ev.attributes.items() if v is not None}})
         span = self._epoch_span or self._run_span
         if span is not None:
             span.add_event(ev.name, attributes=attrs)

@@ -133,6 +133,18 @@ def test_spans_and_logs_describe_the_run(tiny_spec):
     assert ev.trace_id == root.context.trace_id and ev.event_name == "lab.evaluation"
 
 
+def test_a_diverged_run_writes_non_finite_losses_as_text_on_spans_and_logs(tiny_raw):
+    # Jaeger's v1 query API (what Grafana reads) answers 500 for a trace with NaN attributes.
+    tiny_raw["faults"] = [{"kind": "corrupt_batch", "at_step": 3, "steps": 30, "scale": 1e39}]  # inf inputs
+    result, _, spans, logs, _ = _run(build_spec(tiny_raw))
+    assert result.stopped == "diverged" or any(not math.isfinite(x) for x in result.losses)
+    attrs = [dict(s.attributes) for s in spans] + [dict(e.attributes) for s in spans for e in s.events]
+    attrs += [dict(lr.log_record.attributes) for lr in logs]
+    values = [v for a in attrs for v in a.values()]
+    assert not [v for v in values if isinstance(v, float) and not math.isfinite(v)]
+    assert any(v in ("nan", "inf") for v in values)  # the divergence is still there to read
+
+
 def test_export_interval_is_the_lab_interval(monkeypatch):
     monkeypatch.delenv("OTEL_METRIC_EXPORT_INTERVAL", raising=False)
     assert export_interval_ms() == LAB_INTERVAL_SECONDS * 1000
