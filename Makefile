@@ -17,7 +17,7 @@ SCENARIOS := $(patsubst scenarios/%.toml,%,$(wildcard scenarios/*.toml))
 .PHONY: help venv lock lint test test-lab bench bench-e2e calibrate list clean $(addprefix scenario-,$(SCENARIOS))
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort | awk -F'\t' '{printf "  %-22s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort | awk -F'\t' '{printf "  %-22s %s\n", $$1, $$2}'
 	@echo "  scenario-<name>        run a scenario paced for people; known: $(SCENARIOS)"
 	@echo "  (ARGS='--seed 3 --fix' passes options to a scenario run)"
 
