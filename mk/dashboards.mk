@@ -15,5 +15,5 @@ test-dashboards: $(VENV_STAMP) ## dashboard tests: generated == checked in, conv
 	@$(PY) -m pytest tests/dashboards $(PYTEST_ARGS)
 
 .PHONY: dashboard-pictures
-dashboard-pictures: $(VENV_STAMP) ## redraw docs/img/dashboards/*.png from real paced runs on a private native stack (~3 min)
-	@scripts/dashboard-pictures.sh
+dashboard-pictures: $(VENV_STAMP) ## redraw docs/img/dashboards/*.png from real paced runs on a private native stack (~3 min; ARGS="--only NAME")
+	@scripts/dashboard-pictures.sh $(ARGS)

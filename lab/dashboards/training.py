@@ -44,21 +44,29 @@ def panels() -> list[Panel | Row]:
         Panel(
             "Training and validation loss",
             "Loss at each evaluation: split=train is the mean minibatch loss since the previous evaluation, "
-            "split=validation the loss on the fixed validation set. Healthy: both fall together. Overfitting: "
-            "validation turns up while training keeps falling. Stalled: both flat near the start value. "
-            "Diverged: both jump, then vanish (NaN).",
+            "split=validation the loss on the fixed validation set; dotted, the highest minibatch loss in each "
+            "export interval, which moves between evaluations. Log scale. Healthy: both fall together. "
+            "Overfitting: validation turns up while training keeps falling. Stalled: both flat near the start "
+            "value. Diverged: the minibatch peak climbs by orders of magnitude within seconds, then every line "
+            "stays at its last finite value (NaN is not exported; the non-finite step counter carries it).",
             "none",
-            [Target(f"max by (lab_scenario, lab_variant, split) ({_m('ml_training_loss')})", f"{RUN_LEGEND} {{{{split}}}}")],
-            needs=(TRAINING,), width=12,
+            [Target(f"max by (lab_scenario, lab_variant, split) ({_m('ml_training_loss')})", f"{RUN_LEGEND} {{{{split}}}}"),
+             Target(f"max by (lab_scenario, lab_variant) ({_m('ml_training_batch_loss')})", f"{RUN_LEGEND} minibatch (peak)")],
+            needs=(TRAINING,), width=12, log_scale=True,
+            gaps={"diverged": "a --fast diverged run usually exports only after diverging, when the minibatch-loss "
+                              "peak is inf, which the lab does not export (lab/training/export.py)"},
+            overrides=[{"matcher": {"id": "byRegexp", "options": ".*minibatch \\(peak\\)"},
+                        "properties": [{"id": "custom.lineStyle", "value": {"fill": "dot", "dash": [0, 10]}}]}],
         ),
         Panel(
             "Validation / training loss ratio",
             f"Generalisation gap: validation loss divided by training loss. Above {thresholds.OVERFIT_RATIO_THRESHOLD} "
             "the model generalises worse than it fits; overfitting when it also stops setting new validation "
-            "minima (next panel). A healthy run on memorisable data can sit above the line early on.",
+            "minima (next panel). A healthy run on memorisable data can sit above the line early on. Log scale: "
+            "a memorising model's ratio climbs into the hundreds.",
             "none",
             [Target(f"max by (lab_scenario, lab_variant) ({_m('ml_training_loss_ratio')})", RUN_LEGEND)],
-            needs=(TRAINING,), width=6, min=0,
+            needs=(TRAINING,), width=6, log_scale=True,
             thresholds=[Threshold(thresholds.OVERFIT_RATIO_THRESHOLD, RED, alert="MLLabOverfitting")],
             runbooks=["MLLabOverfitting"],
         ),

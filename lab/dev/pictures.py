@@ -2,10 +2,13 @@
 
     python -m lab.dev.pictures --prometheus http://127.0.0.1:9090 --out docs/img/dashboards
 
-Runs each scenario below (paced, --speed 4, all at once) against the stack whose collector
-the OTEL_* environment points at, then queries the panel exactly as the dashboard does
-(lab/dev/panel_contract.py) and draws it small with matplotlib, thresholds dashed.
-`make dashboard-pictures` starts a private native stack, runs this and stops the stack.
+Runs each scenario below (paced, --speed 4, all at once; `diverged` slower, SPEEDS) against
+the stack whose collector the OTEL_* environment points at, then queries the panel exactly as
+the dashboard does (lab/dev/panel_contract.py) and draws it small with matplotlib, thresholds
+dashed, on the panel's own scale (log where the panel is log). `--only NAME ...` redraws some
+pictures and runs only their scenarios.
+`make dashboard-pictures` starts a private native stack, runs this and stops the stack
+(`make dashboard-pictures ARGS="--only overfit-ratio"`).
 """
 
 from __future__ import annotations
@@ -62,11 +65,22 @@ PICTURES = (
 )
 
 
+# Scenarios paced slower than the rest. `diverged` reaches NaN after ~50 steps, about 4 s at its
+# own pace (12 steps/s): at x4 that is one export, so the loss would show no history before
+# NaN. Its loss climbs from ~30 to ~1e29 over its last ten finite steps: at x0.05 (0.6 steps/s,
+# 3 steps per export) that climb spans four exports of the minibatch peak (the run: ~2 min).
+SPEEDS = {"diverged": 0.05}
+
+
+def speed_of(scenario: str, speed: float) -> float:
+    return SPEEDS.get(scenario, speed)
+
+
 def run_scenarios(names: list[str], speed: float) -> tuple[float, float]:
     """Run the scenarios concurrently (paced runs mostly sleep); the window they covered."""
     start = time.time()
-    procs = [subprocess.Popen([sys.executable, "-m", "lab", "run", n, "--seed", "1", "--speed", str(speed), "--quiet"],
-                              cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL) for n in names]
+    procs = [subprocess.Popen([sys.executable, "-m", "lab", "run", n, "--seed", "1", "--speed", str(speed_of(n, speed)),
+                               "--quiet"], cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL) for n in names]
     codes = [p.wait() for p in procs]
     if any(codes):
         raise SystemExit(f"scenario runs failed: {dict(zip(names, codes))}")
@@ -84,28 +98,58 @@ def override_style(panel: Panel, legend: str) -> dict:
         for prop in o["properties"]:
             if prop["id"] == "custom.lineStyle" and prop["value"].get("fill") == "dash":
                 style["ls"] = "--"
+            elif prop["id"] == "custom.lineStyle" and prop["value"].get("fill") == "dot":
+                style["ls"] = ":"
             elif prop["id"] == "color" and prop["value"].get("mode") == "fixed":
                 style["color"] = prop["value"]["fixedColor"]
     return style
 
 
-def draw(pic: Picture, prometheus: str, start: float, end: float, out: Path) -> Path:
+# Seconds of a run's end state drawn after the last change (the longest run sets the window,
+# which would otherwise leave a long flat tail on every shorter run's picture).
+TAIL_S = 10
+
+
+def last_change(pts: list[tuple[float, float]]) -> float:
+    """When a series last took a new value (NaN-aware); its first point if it never changed."""
+    t = pts[0][0]
+    for (_, prev), (ts, v) in zip(pts, pts[1:]):
+        if not (v == prev or (math.isnan(v) and math.isnan(prev))):
+            t = ts
+    return t
+
+
+def query(pic: Picture, prometheus: str, start: float, end: float) -> tuple[Panel, list[list[dict]]]:
+    dash = next(d for d in all_dashboards() if d.uid == pic.dashboard)
+    panel = next(p for p in dash.panels if p.title == pic.panel)
+    return panel, query_panel(prometheus, panel, Selection(scenario=pic.scenario, variant=pic.variant), start, end)
+
+
+def first_sample(pic: Picture, prometheus: str, start: float, end: float) -> float:
+    """The earliest sample a picture draws (inf if none): a run's pictures share the earliest as
+    their zero, so that their time axes agree (a series can appear an export or more later)."""
+    _, results = query(pic, prometheus, start, end)
+    return min((float(s["values"][0][0]) for r in results for s in r if s["values"]), default=math.inf)
+
+
+def draw(pic: Picture, prometheus: str, start: float, end: float, out: Path, speed: float = 4.0,
+         t0: float | None = None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    dash = next(d for d in all_dashboards() if d.uid == pic.dashboard)
-    panel = next(p for p in dash.panels if p.title == pic.panel)
-    results = query_panel(prometheus, panel, Selection(scenario=pic.scenario, variant=pic.variant), start, end)
+    panel, results = query(pic, prometheus, start, end)
     fig, ax = plt.subplots(figsize=(4.8, 2.4), dpi=100)
-    t0 = None
+    first = None
+    t_last = -math.inf  # the last moment any series changed: after it, Prometheus repeats last values
     for target, series_list in zip(panel.targets, results):
         for s in series_list:
             pts = [(float(t), float(v)) for t, v in s["values"]]
             if not pts:
                 continue
-            t0 = pts[0][0] if t0 is None else min(t0, pts[0][0])
+            first = pts[0][0] if first is None else min(first, pts[0][0])
+            t_last = max(t_last, last_change(pts))
             label = target.legend
             for k, v in s["metric"].items():
                 label = label.replace("{{" + k + "}}", v)
@@ -113,8 +157,9 @@ def draw(pic: Picture, prometheus: str, start: float, end: float, out: Path) -> 
             label = label.replace(f"{pic.scenario}/{pic.variant} ", "").replace(f"{pic.scenario}/{pic.variant}", pic.scenario)
             ax.plot([t for t, _ in pts], [v if math.isfinite(v) else float("nan") for _, v in pts], label=label, lw=1.6,
                     **style)
-    if t0 is None:
+    if first is None:
         raise SystemExit(f"{pic.name}: no data for {pic.panel} / {pic.scenario}")
+    t0 = first if t0 is None else t0
     for line in ax.get_lines():
         line.set_xdata([x - t0 for x in line.get_xdata()])
     for th in panel.thresholds:
@@ -127,9 +172,16 @@ def draw(pic: Picture, prometheus: str, start: float, end: float, out: Path) -> 
         ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
     ax.relim()
     ax.autoscale_view()
+    ax.set_xlim(right=min(ax.get_xlim()[1], t_last - t0 + TAIL_S))
+    if panel.log_scale:
+        low, high = ax.get_ylim()
+        if high / low < 100:  # within two decades matplotlib labels minor ticks as 6x10^-1: plain numbers read better
+            plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+            ax.yaxis.set_major_formatter(plain)
+            ax.yaxis.set_minor_formatter(plain)
     ax.set_title(f"{pic.panel} - {pic.scenario}", fontsize=8)
-    ax.set_xlabel("seconds since the run started (paced x4)", fontsize=7)
-    ax.tick_params(labelsize=7)
+    ax.set_xlabel(f"seconds since the run started (paced x{speed_of(pic.scenario, speed):g})", fontsize=7)
+    ax.tick_params(which="both", labelsize=7)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=6, loc="best", ncol=2 if len(ax.get_lines()) > 4 else 1)  # per-feature panels: 8 lines
     fig.tight_layout()
@@ -147,14 +199,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--speed", type=float, default=4.0, help="pace multiplier of the runs (default 4)")
     ap.add_argument("--redraw-last", type=float, metavar="SECONDS",
                     help="do not run: redraw from the runs of the last SECONDS (after a run that failed to draw)")
+    ap.add_argument("--only", nargs="+", metavar="NAME", choices=[p.name for p in PICTURES],
+                    help="draw only these pictures (file names without .png), running only their scenarios")
     args = ap.parse_args(argv)
+    pictures = [p for p in PICTURES if not args.only or p.name in args.only]
     args.out.mkdir(parents=True, exist_ok=True)
     if args.redraw_last:
         start, end = time.time() - args.redraw_last, time.time()
     else:
-        start, end = run_scenarios(sorted({p.scenario for p in PICTURES}), args.speed)
-    for pic in PICTURES:
-        print(f"wrote {draw(pic, args.prometheus, start, end, args.out).relative_to(ROOT)}")
+        start, end = run_scenarios(sorted({p.scenario for p in pictures}), args.speed)
+    zero: dict[str, float] = {}
+    for pic in pictures:
+        zero[pic.scenario] = min(zero.get(pic.scenario, math.inf), first_sample(pic, args.prometheus, start, end))
+    for pic in pictures:
+        path = draw(pic, args.prometheus, start, end, args.out, args.speed, t0=zero[pic.scenario])
+        print(f"wrote {path.relative_to(ROOT)}")
     return 0
 
 
