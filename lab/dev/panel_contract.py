@@ -3,7 +3,7 @@
 Grafana substitutes the dashboard variables and its interval macros before it sends a
 query; this module does the same for a concrete run (scenario, variant) and a time
 window, so tests (tests/dev/test_panel_contract.py) and the docs pictures
-(lab/dashboards/pictures.py) see exactly what a panel would show.
+(lab/dev/pictures.py) see exactly what a panel would show.
 """
 
 from __future__ import annotations
