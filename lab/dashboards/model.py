@@ -134,7 +134,6 @@ def query_var(name: str, label: str, query: str, description: str, *, hide: int 
         "label": label,
         "type": "query",
         "datasource": DS,
-        "definition": query,
         "query": {"query": query, "refId": f"{name}-var", "qryType": 1},
         "refresh": 2,  # on time range change: a run that just started appears
         "includeAll": True,
@@ -262,7 +261,7 @@ def _options(panel: Panel) -> dict[str, Any]:
         base = {"displayMode": "gradient", "orientation": "horizontal", "showUnfilled": True,
                 "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}}
     elif panel.kind == "table":
-        base = {"showHeader": True, "cellHeight": "sm", "footer": {"show": False}}
+        base = {"showHeader": True, "cellHeight": "sm"}
     elif panel.kind == "heatmap":
         base = {"calculate": False, "cellGap": 1, "color": {"mode": "scheme", "scheme": "Oranges", "steps": 64},
                 "yAxis": {"unit": panel.unit}, "legend": {"show": True}, "tooltip": {"mode": "single"}}

@@ -87,14 +87,16 @@ class InferenceTelemetryObserver(BaseObserver):
         ok = rec.outcome == "ok"
         attrs = self._ok if ok else self._err
         self.i["ml.inference.requests"].add(1, attrs)
-        self.i["ml.inference.request.duration"].record(rec.latency_s, attrs)
-        if ok:
-            self.i["ml.inference.confidence"].record(rec.confidence, self._attrs)
         # A new trace per request, as each request of a real service has its own.
         span = self.t.tracer.start_span(
             f"{OPERATION} {self.model}", context=None, kind=SpanKind.SERVER, start_time=rec.start_ns,
             attributes={"ml.operation.name": OPERATION, "ml.model.name": self.model,
                         "ml.model.version": rec.model_version, "lab.window": rec.window})
+        # Recorded in the request span's context: a sampled request leaves an exemplar with its
+        # trace id on the latency histogram (the SDK's default exemplar filter is trace-based).
+        self.i["ml.inference.request.duration"].record(rec.latency_s, attrs, context=trace.set_span_in_context(span))
+        if ok:
+            self.i["ml.inference.confidence"].record(rec.confidence, self._attrs)
         if span.is_recording():
             if ok:
                 span.set_attribute("ml.prediction.class", rec.prediction)

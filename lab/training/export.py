@@ -135,7 +135,9 @@ class TelemetryObserver(BaseObserver):
         self._latest["progress"] = rec.step / rec.planned_steps
         self._counts["steps"] += 1
         self._counts["samples"] += rec.batch_size
-        self.step_duration.record(rec.duration_s)
+        # in the epoch span's context, so the histogram keeps exemplars that carry the run's trace id
+        # (the SDK's default exemplar filter is trace-based); Grafana links them to Jaeger
+        self.step_duration.record(rec.duration_s, context=self._ctx())
         if rec.nonfinite:
             self._counts["nonfinite"] += 1
 

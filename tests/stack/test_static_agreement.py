@@ -427,7 +427,9 @@ def test_grafana_datasource_uids_and_urls():
 def test_the_logs_datasource_plugin_is_installed_at_container_start():
     plugin = next(d["type"] for d in DATASOURCES if d["uid"] == "victorialogs")
     env = RAW_COMPOSE["services"]["grafana"]["environment"]
-    assert plugin in env["GF_PLUGINS_PREINSTALL_SYNC"].split(",")
+    # pinned: `<id>@<version>`, the version from .env (a bare id would install whatever is newest)
+    assert f"{plugin}@${{LAB_GRAFANA_VICTORIALOGS_PLUGIN_VERSION}}" in env["GF_PLUGINS_PREINSTALL_SYNC"].split(",")
+    assert re.fullmatch(r"\d+\.\d+\.\d+", ENV["LAB_GRAFANA_VICTORIALOGS_PLUGIN_VERSION"])
 
 
 def test_grafana_datasource_links_point_at_existing_uids():
