@@ -170,7 +170,9 @@ def run_variables(metric: str, runbooks_base: str) -> list[dict[str, Any]]:
         query_var("scenario", "Scenario", f'label_values({metric}{{job=~"$job"}}, lab_scenario)',
                   "The lab scenario (lab.scenario resource attribute)."),
         query_var("variant", "Variant", f'label_values({metric}{{job=~"$job",lab_scenario=~"$scenario"}}, lab_variant)',
-                  "fault = the broken configuration, fix = the scenario's [fix] applied."),
+                  "fault = the scenario as written (the broken configuration), fix = with its [fix] applied "
+                  "(--fix), custom = with --set overrides (kept apart from the canonical runs), "
+                  "case = a practice-mode hidden run (lab triage)."),
         query_var("instance", "Instance",
                   f'label_values({metric}{{job=~"$job",lab_scenario=~"$scenario",lab_variant=~"$variant"}}, instance)',
                   "One run: host:scenario:variant (service.instance.id)."),
