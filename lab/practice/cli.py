@@ -18,9 +18,16 @@ def add_parser(sub) -> None:
                                    "diagnose it from the signals, dashboards and alerts.")
     tsub = p.add_subparsers(dest="triage_command", metavar="ACTION", required=True)
     start = tsub.add_parser("start", help="pick a hidden case and run it live (this terminal shows its signals)",
-                            description="Pick a hidden case and run it. The same --seed gives everyone the same case.")
+                            description="Pick a hidden case and run it. The same --seed gives everyone the same case: "
+                                        "a seed picks from the lab's built-in scenarios only, whatever other "
+                                        "scenario files you have.")
     start.add_argument("--seed", type=options.seed,
                        help=f"case seed to share with a class, {options.SEED_MIN} to {options.SEED_MAX} (default: random)")
+    own = start.add_mutually_exclusive_group()
+    own.add_argument("--custom", dest="custom", action="store_const", const=True,
+                     help="draw from your own scenarios that declare a [story] diagnosis too, even with --seed")
+    own.add_argument("--no-custom", dest="custom", action="store_const", const=False,
+                     help="draw from the built-in scenarios only (default: only with --seed)")
     conf = start.add_mutually_exclusive_group()
     conf.add_argument("--confounder", dest="confounder", action="store_const", const=True,
                       help="always add a telemetry-pipeline outage")
@@ -60,9 +67,10 @@ def _fmt_s(s: float | None) -> str:
 
 
 def _start(args) -> int:
-    case = t.pick_case(args.seed, confounder=args.confounder)
+    case = t.pick_case(args.seed, confounder=args.confounder, custom=args.custom)
     t.open_case(case)
-    print(f"Case {case.case_id} (seed {case.seed}) is running as lab_scenario=\"{t.MYSTERY}\", "
+    drawn = "" if case.pool == t.BUILT_IN else ", drawn with your own scenarios: --custom repeats it"
+    print(f"Case {case.case_id} (seed {case.seed}{drawn}) is running as lab_scenario=\"{t.MYSTERY}\", "
           f"lab_variant=\"{t.CASE_VARIANT}\".\n"
           "Watch the terminal below and the dashboards (Training health / Production drift; pick scenario "
           f"'{t.MYSTERY}'). In another terminal: `lab triage hint`, `lab triage answer DIAGNOSIS`, "

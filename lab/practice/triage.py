@@ -1,6 +1,7 @@
 """Practise triage: a hidden scenario runs live under a neutral name; the trainee diagnoses it.
 
     lab triage start [--seed N]   pick a case (random, or fixed by a seed a class can share) and run it
+    lab triage status             the open case: its share of the run done, answers, hints, score
     lab triage hint               the next hint: first where to look, then what the signal means
     lab triage answer WORD ...    check a diagnosis; a wrong one can be retried
     lab triage reveal             the truth, the first signal that showed it, the alerts that fired, the runbooks
@@ -11,6 +12,12 @@ The answer key is each scenario file's `[story] diagnosis` (scenarios teaching t
 failure share one); a case may add a real telemetry-pipeline outage (lab/telemetry/outage.py) beside,
 or instead of, a model fault, and then "pipeline" is part of the answer. State lives in
 $LAB_STATE_DIR/triage (default .lab/triage): current.json and history.jsonl.
+
+The pool: the scenarios that ship with the lab (BUILT_IN_POOL), and a user's own scenario only
+if its own file declares a `[story] diagnosis` (inherited through `base =` does not count: a
+tweaked copy may no longer show its base's failure). A seed picks from the built-in pool alone,
+so a class seed names the same case whatever other files a student has; a case without a seed
+(or with --custom) draws from both.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import requests
 from lab.families import first_signals, run
 from lab.repo import alert_rules
 from lab.specs.base import SpecError, Story
-from lab.specs.loader import known_scenarios, load_scenario
+from lab.specs.loader import UnknownScenario, known_scenarios, load_raw, load_scenario, scenarios_dir
 from lab.telemetry.observer import BaseObserver
 from lab.telemetry.otel import streams
 from lab.telemetry.outage import ExportGate
@@ -54,6 +61,14 @@ PIPELINE_HINTS = [
 # Scoring: a correct diagnosis is worth 100, minus these; revealing first scores 0.
 WRONG_PENALTY = 20
 HINT_PENALTY = 10
+# The cases that ship with the lab (scenarios/; tests/practice keeps the two equal). A seed picks
+# from these alone, in this order, so a class seed names the same case whatever other scenario
+# files a student has (and however the folder lists them).
+BUILT_IN_POOL = ("concept-drift", "dead-relu", "diverged", "drift", "drift-sudden", "healthy", "loss-spike",
+                 "overfit", "serving-healthy", "stalled")
+# Case.pool: where the case was drawn from.
+BUILT_IN = "built-in"
+WITH_CUSTOM = "built-in+custom"
 
 
 class TriageError(SpecError):
@@ -64,9 +79,45 @@ def state_dir() -> Path:
     return Path(os.environ.get("LAB_STATE_DIR") or ".lab") / "triage"
 
 
-def answer_key() -> dict[str, str]:
-    """{scenario: diagnosis}, read from the scenario files (the only answer key)."""
-    return {name: load_scenario(name).story.diagnosis for name in known_scenarios()}
+def declared_diagnosis(name: str) -> str:
+    """The diagnosis a scenario's own file declares in its [story] ("" if none; a base's does not count)."""
+    story = load_raw(scenarios_dir() / f"{name}.toml").get("story")
+    diagnosis = story.get("diagnosis") if isinstance(story, dict) else None
+    return diagnosis if isinstance(diagnosis, str) else ""
+
+
+def custom_cases() -> list[str]:
+    """The user's own scenarios that opted into practice mode: their file declares a diagnosis, and loads."""
+    out = []
+    for name in known_scenarios():
+        if name in BUILT_IN_POOL:
+            continue
+        try:
+            if declared_diagnosis(name) and load_scenario(name).story.diagnosis:
+                out.append(name)
+        except SpecError:
+            continue  # a broken file is `lab list`'s to report; it is no case
+    return out
+
+
+def pool(custom: bool = True) -> list[str]:
+    """The scenarios a case is drawn from, in drawing order: the built-in ones, then (custom) the user's opted-in ones."""
+    return list(BUILT_IN_POOL) + (custom_cases() if custom else [])
+
+
+def answer_key(custom: bool = True) -> dict[str, str]:
+    """{scenario: diagnosis} over the pool, read from the scenario files (the only answer key)."""
+    key = {}
+    for name in pool(custom):
+        try:
+            diagnosis = load_scenario(name).story.diagnosis
+        except UnknownScenario:
+            raise TriageError(f"the built-in case {name!r} is not in {scenarios_dir()}: practice mode draws from the "
+                              "lab's own scenarios (does LAB_SCENARIOS_DIR point elsewhere?)") from None
+        if not diagnosis:  # a built-in one (a custom one without a diagnosis is not in the pool)
+            raise TriageError(f"scenario {name!r} has no [story] diagnosis: practice mode's answer key needs one")
+        key[name] = diagnosis
+    return key
 
 
 def diagnoses() -> list[str]:
@@ -92,6 +143,7 @@ class Case:
     hints_used: int = 0
     solved_at: float | None = None
     revealed_at: float | None = None
+    pool: str = BUILT_IN  # BUILT_IN or WITH_CUSTOM: what the case was drawn from
 
     @property
     def truth(self) -> set[str]:
@@ -117,16 +169,23 @@ class Case:
         return own + (PIPELINE_HINTS if self.outage_began_at is not None else [])
 
 
-def pick_case(seed: int | None = None, *, confounder: bool | None = None) -> Case:
-    """Choose the hidden scenario (and maybe a confounder) from a seed; the same seed, the same case."""
+def pick_case(seed: int | None = None, *, confounder: bool | None = None, custom: bool | None = None) -> Case:
+    """Choose the hidden scenario (and maybe a confounder) from a seed; the same seed, the same case.
+
+    custom: draw from the user's opted-in scenarios too; by default only when no seed is given,
+    so a seed picks from the built-in pool alone and names the same case for every student.
+    """
+    custom = seed is None if custom is None else custom
     seed = random.SystemRandom().randrange(10**6) if seed is None else seed
     rng = random.Random(seed)
-    key = answer_key()
-    scenario = rng.choice(sorted(key))
+    key = answer_key(custom)
+    scenario = rng.choice(list(key))
     with_outage = rng.random() < CONFOUNDER_SHARE if confounder is None else confounder
-    case_id = hashlib.sha256(f"ml-lab-case-{seed}".encode()).hexdigest()[:6]
+    drawn_from = WITH_CUSTOM if len(key) > len(BUILT_IN_POOL) else BUILT_IN
+    case_id = hashlib.sha256(f"ml-lab-case-{seed}{'' if drawn_from == BUILT_IN else '-custom'}".encode()).hexdigest()[:6]
     return Case(case_id=case_id, seed=seed, scenario=scenario, diagnosis=key[scenario], run_seed=rng.randrange(100),
-                confounder="export-outage" if with_outage else None, outage=OUTAGE_WINDOW if with_outage else None)
+                confounder="export-outage" if with_outage else None, outage=OUTAGE_WINDOW if with_outage else None,
+                pool=drawn_from)
 
 
 # -- state ------------------------------------------------------------------------------
