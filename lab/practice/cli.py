@@ -149,6 +149,10 @@ def _hint(case: t.Case, args) -> int:
 
 def _answer(case: t.Case, args) -> int:
     r = t.answer(case, args.diagnosis)
+    if not r["counted"]:
+        print(f"This case is already solved ({_fmt_s(r['elapsed_s'])} after the start, {len(case.attempts)} answer(s), "
+              f"score {r['score']}): answers now do not count. See the whole story with `lab triage reveal`.")
+        return 0 if r["correct"] else 1
     if r["correct"]:
         print(f"Correct: {' + '.join(r['right'])}, {_fmt_s(r['elapsed_s'])} after the start, "
               f"{len(case.attempts)} answer(s), {case.hints_used} hint(s): score {r['score']}.")

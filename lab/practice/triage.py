@@ -29,7 +29,7 @@ import os
 import random
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -161,7 +161,8 @@ class Case:
     def score(self) -> int:
         if self.solved_at is None or (self.revealed_at is not None and self.revealed_at < self.solved_at):
             return 0
-        wrong = sum(not a["correct"] for a in self.attempts)
+        # Only tries up to the solve count (state files of older versions kept answers given after it).
+        wrong = sum(not a["correct"] for a in self.attempts if a["at"] <= self.solved_at)
         return max(0, 100 - WRONG_PENALTY * wrong - HINT_PENALTY * self.hints_used)
 
     def hints(self) -> list[str]:
@@ -194,12 +195,31 @@ def _current_path() -> Path:
     return state_dir() / "current.json"
 
 
+# Who writes what of the open case: the run (`lab triage start`, one process) and the trainee's
+# commands (answer, hint, reveal: another terminal, while the run goes on). Each side writes only
+# its own fields over the file's latest copy, so neither undoes the other.
+RUN_FIELDS = ("outage_began_at", "outage_ended_at", "run_outcome", "run_ended_at", "first_signals")
+TRAINEE_FIELDS = ("attempts", "hints_used", "solved_at", "revealed_at")
+
+
 def save(case: Case) -> None:
     d = state_dir()
     d.mkdir(parents=True, exist_ok=True)
-    tmp = d / "current.json.tmp"
+    tmp = d / f"current.json.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(asdict(case), indent=1))
     tmp.replace(_current_path())  # atomic: `answer` may read while the run writes
+
+
+def update(case: Case, fields: tuple[str, ...]) -> None:
+    """Write `fields` of `case` into the open case's file over its latest copy, keeping the file's
+    other fields. If another case was opened meanwhile, this one is history: nothing is written."""
+    try:
+        latest = load_current()
+    except TriageError:
+        save(case)
+        return
+    if (latest.case_id, latest.started_at) == (case.case_id, case.started_at):
+        save(replace(latest, **{name: getattr(case, name) for name in fields}))
 
 
 def load_current() -> Case:
@@ -252,20 +272,26 @@ def normalise(words: list[str]) -> set[str]:
 
 
 def answer(case: Case, words: list[str], now: float | None = None) -> dict[str, Any]:
-    """Record an attempt; returns {correct, named, missing, wrong, elapsed_s, score}."""
+    """Record an attempt; returns {correct, right, wrong, missing, elapsed_s, score, counted}.
+
+    Once the case is solved an answer is checked but not counted: it is no try and leaves the
+    score and the time to solve as they were (counted False, elapsed_s the time to the solve).
+    """
     if case.revealed_at is not None:
         raise TriageError("this case was revealed: start a new one with `lab triage start`")
     now = time.time() if now is None else now
     named = normalise(words)
     truth = case.truth
     correct = named == truth
-    already = case.solved_at is not None
-    case.attempts.append({"at": now, "answer": sorted(named), "correct": correct})
-    if correct and not already:
-        case.solved_at = now
-    save(case)
+    counted = case.solved_at is None
+    if counted:
+        case.attempts.append({"at": now, "answer": sorted(named), "correct": correct})
+        if correct:
+            case.solved_at = now
+        update(case, TRAINEE_FIELDS)
     return {"correct": correct, "right": sorted(named & truth), "wrong": sorted(named - truth),
-            "missing": len(truth - named), "elapsed_s": now - case.started_at, "score": case.score}
+            "missing": len(truth - named), "elapsed_s": (now if counted else case.solved_at) - case.started_at,
+            "score": case.score, "counted": counted}
 
 
 def next_hint(case: Case) -> tuple[int, int, str]:
@@ -275,7 +301,7 @@ def next_hint(case: Case) -> tuple[int, int, str]:
         raise TriageError(f"scenario file has no hints: add [story] hints to scenarios/{case.scenario}.toml")
     if case.hints_used < len(hints) and not case.closed:
         case.hints_used += 1
-        save(case)
+        update(case, TRAINEE_FIELDS)
     i = max(1, min(case.hints_used, len(hints)))
     return i, len(hints), hints[i - 1]
 
@@ -307,7 +333,7 @@ class CaseProgress(BaseObserver):
         self.gate.progress(rec.clock / self.planned)
         if self.gate.blocked != was:
             self.case.outage_began_at, self.case.outage_ended_at = self.gate.began_at, self.gate.ended_at
-            save(self.case)
+            update(self.case, RUN_FIELDS)
 
 
 def run_case(case: Case, *, fix: bool = False, fast: bool = False, speed: float = 1.0, telemetry: str = "auto",
@@ -330,7 +356,7 @@ def run_case(case: Case, *, fix: bool = False, fast: bool = False, speed: float 
         case.first_signals = first_signals(spec, outcome.result)
         if gate is not None:
             case.outage_began_at, case.outage_ended_at = gate.began_at, gate.ended_at
-        save(case)
+        update(case, RUN_FIELDS)  # over the answers and hints given while it ran
     return outcome
 
 
@@ -370,7 +396,7 @@ def reveal(case: Case, now: float | None = None) -> dict[str, Any]:
     spec = load_scenario(case.scenario)
     if case.revealed_at is None:
         case.revealed_at = time.time() if now is None else now
-        save(case)
+        update(case, TRAINEE_FIELDS)
     return {
         "case": case.case_id, "scenario": case.scenario, "title": spec.title, "truth": sorted(case.truth),
         "confounder": case.confounder if case.outage_began_at is not None else None,
