@@ -98,7 +98,8 @@ def _scores(args) -> int:
     try:
         cur = t.load_current()
         if not any(r["case_id"] == cur.case_id and r["started_at"] == cur.started_at for r in rows):
-            rows.append({**t.asdict(cur), "score": cur.score})
+            # an open case's diagnosis is the answer: not shown until it is solved or revealed
+            rows.append({**t.asdict(cur), "score": cur.score, "diagnosis": cur.diagnosis if cur.closed else None})
     except t.TriageError:
         pass
     if args.json:
@@ -112,7 +113,7 @@ def _scores(args) -> int:
         solved = r.get("solved_at") is not None
         took = (r["solved_at"] - r["started_at"]) if solved else None
         print(f"{r['case_id']:<7} {time.strftime('%Y-%m-%d %H:%M', time.localtime(r['started_at'])):<17} "
-              f"{r['diagnosis']:<16} {'yes' if solved else 'no':<7} {_fmt_s(took):>8} {len(r['attempts']):>5} "
+              f"{r['diagnosis'] or '(open)':<16} {'yes' if solved else 'no':<7} {_fmt_s(took):>8} {len(r['attempts']):>5} "
               f"{r['hints_used']:>5} {r.get('score', 0):>5}")
     s = t.summarise_scores(rows)
     print(f"\n{s['solved']}/{s['cases']} solved · median time to a correct diagnosis {_fmt_s(s['median_time_s'])} · "
@@ -129,14 +130,17 @@ def _score_row(r: dict) -> dict:
 
 
 def _status(case: t.Case, args) -> int:
+    # The case seed, never the run's; progress as a share of the run, never steps or windows.
     state = "solved" if case.solved_at else "revealed" if case.revealed_at else "open"
     if args.json:
-        print(json.dumps({"case_id": case.case_id, "seed": case.seed, "state": state, "started_at": case.started_at,
-                          "running_s": round(time.time() - case.started_at, 1), "run_outcome": case.run_outcome,
+        print(json.dumps({"case_id": case.case_id, "seed": case.seed, "pool": case.pool, "state": state,
+                          "started_at": case.started_at, "running_s": round(time.time() - case.started_at, 1),
+                          "progress_pct": case.progress, "run_outcome": case.run_outcome,
                           "answers": len(case.attempts), "hints_used": case.hints_used, "score": case.score}, indent=2))
         return 0
+    done = "" if case.progress is None else f" at {case.progress}% of the run"
     print(f"Case {case.case_id} (seed {case.seed}): {state}; started {_fmt_s(time.time() - case.started_at)} ago; "
-          f"run {case.run_outcome or 'still running (or stopped)'}; {len(case.attempts)} answers, "
+          f"run {case.run_outcome or 'still running (or stopped)'}{done}; {len(case.attempts)} answers, "
           f"{case.hints_used} hints; score {case.score}.")
     return 0
 
@@ -206,13 +210,13 @@ def _reveal(case: t.Case, args) -> int:
 
 
 def _fix(case: t.Case, args) -> int:
+    if not case.closed:  # first: "nothing to fix" would give a healthy case away
+        print("Diagnose first (`lab triage answer ...`), or `lab triage reveal`.")
+        return 1
     if not t.load_scenario(case.scenario).has_fix:
         print("Nothing to fix: this case had no model fault." + (" The pipeline outage was the problem."
                                                                  if case.outage_began_at else ""))
         return 0
-    if not case.closed:
-        print("Diagnose first (`lab triage answer ...`), or `lab triage reveal`.")
-        return 1
     outcome = t.run_case(case, fix=True, fast=args.fast, speed=args.speed, telemetry=args.telemetry,
                          live=False if args.plain else None)
     return EXIT_INTERRUPTED if outcome.result.stopped == "interrupted" else 0

@@ -30,18 +30,20 @@ import random
 import statistics
 import time
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from lab.families import first_signals, run
+from lab.families import family_of, first_signals
 from lab.repo import alert_rules
 from lab.specs.base import SpecError, Story
 from lab.specs.loader import UnknownScenario, known_scenarios, load_raw, load_scenario, scenarios_dir
 from lab.telemetry.observer import BaseObserver
 from lab.telemetry.otel import streams
 from lab.telemetry.outage import ExportGate
+from lab.telemetry.session import run_session
 
 MYSTERY = "mystery"  # the lab.scenario value of every hidden run: bounded, and reveals nothing
 CASE_VARIANT = "case"
@@ -143,6 +145,7 @@ class Case:
     hints_used: int = 0
     solved_at: float | None = None
     revealed_at: float | None = None
+    progress: int | None = None  # percent of the run done: never steps or windows (a total at a pace names a scenario)
     pool: str = BUILT_IN  # BUILT_IN or WITH_CUSTOM: what the case was drawn from
 
     @property
@@ -198,7 +201,7 @@ def _current_path() -> Path:
 # Who writes what of the open case: the run (`lab triage start`, one process) and the trainee's
 # commands (answer, hint, reveal: another terminal, while the run goes on). Each side writes only
 # its own fields over the file's latest copy, so neither undoes the other.
-RUN_FIELDS = ("outage_began_at", "outage_ended_at", "run_outcome", "run_ended_at", "first_signals")
+RUN_FIELDS = ("outage_began_at", "outage_ended_at", "run_outcome", "run_ended_at", "first_signals", "progress")
 TRAINEE_FIELDS = ("attempts", "hints_used", "solved_at", "revealed_at")
 
 
@@ -298,7 +301,8 @@ def next_hint(case: Case) -> tuple[int, int, str]:
     """(number, total, text) of the next hint; repeats the last one when all are used."""
     hints = case.hints()
     if not hints:
-        raise TriageError(f"scenario file has no hints: add [story] hints to scenarios/{case.scenario}.toml")
+        # (not naming the file: the case is still hidden)
+        raise TriageError("this case's scenario file has no [story] hints to give")
     if case.hints_used < len(hints) and not case.closed:
         case.hints_used += 1
         update(case, TRAINEE_FIELDS)
@@ -317,7 +321,7 @@ def disguise(spec, variant: str = CASE_VARIANT):
 
 class CaseProgress(BaseObserver):
     """Feeds the run's progress (any family: units done / units planned) to the outage gate,
-    and records when the outage began and ended."""
+    records when the outage began and ended, and the percent of the run done (`lab triage status`)."""
 
     def __init__(self, case: Case, gate: ExportGate | None):
         self.case, self.gate = case, gate
@@ -325,15 +329,34 @@ class CaseProgress(BaseObserver):
 
     def on_start(self, run) -> None:
         self.planned = max(run.planned_units, 1)
+        self.case.progress = 0
+        update(self.case, RUN_FIELDS)
 
     def on_unit(self, rec) -> None:
-        if self.gate is None:
-            return
-        was = self.gate.blocked
-        self.gate.progress(rec.clock / self.planned)
-        if self.gate.blocked != was:
-            self.case.outage_began_at, self.case.outage_ended_at = self.gate.began_at, self.gate.ended_at
+        share = rec.clock / self.planned
+        changed = False
+        if self.gate is not None:
+            was = self.gate.blocked
+            self.gate.progress(share)
+            if self.gate.blocked != was:
+                self.case.outage_began_at, self.case.outage_ended_at = self.gate.began_at, self.gate.ended_at
+                changed = True
+        pct = min(100, int(100 * share))
+        if pct != self.case.progress:
+            self.case.progress, changed = pct, True
+        if changed:
             update(self.case, RUN_FIELDS)
+
+    def on_end(self, result) -> None:
+        if result.stopped == "completed" and self.case.progress != 100:  # a clock counts from a unit's start
+            self.case.progress = 100
+            update(self.case, RUN_FIELDS)
+
+
+def practice_family(spec):
+    """The spec's family with its console told to show no unit counts, pace or seed: the share of the run instead."""
+    family = family_of(spec)
+    return replace(family, console=partial(family.console, counts=False))
 
 
 def run_case(case: Case, *, fix: bool = False, fast: bool = False, speed: float = 1.0, telemetry: str = "auto",
@@ -347,9 +370,10 @@ def run_case(case: Case, *, fix: bool = False, fast: bool = False, speed: float 
     kwargs = dict(telemetry_kwargs or {})
     if gate is not None:
         kwargs["export_gate"] = gate
-    outcome = run(hidden, seed=case.run_seed, fast=fast, speed=speed, telemetry=telemetry, quiet=quiet, live=live,
-                  verdicts=False, extra_observers=[CaseProgress(case, gate)], telemetry_kwargs=kwargs or None,
-                  console_stream=console_stream, print_summary=False)
+    outcome = run_session(hidden, practice_family(hidden), seed=case.run_seed, fast=fast, speed=speed,
+                          telemetry=telemetry, quiet=quiet, live=live, verdicts=False,
+                          extra_observers=[] if fix else [CaseProgress(case, gate)], telemetry_kwargs=kwargs or None,
+                          console_stream=console_stream, print_summary=False)
     if not fix:
         case.run_outcome = outcome.result.stopped
         case.run_ended_at = time.time()
@@ -420,5 +444,5 @@ def summarise_scores(rows: list[dict]) -> dict[str, Any]:
         "hints_per_case": round(statistics.mean(r.get("hints_used", 0) for r in rows), 2) if rows else None,
         "by_diagnosis": {d: f"{sum(1 for r in rows if r['diagnosis'] == d and r in solved)}/"
                             f"{sum(1 for r in rows if r['diagnosis'] == d)}"
-                         for d in sorted({r["diagnosis"] for r in rows})},
+                         for d in sorted({r["diagnosis"] for r in rows} - {None})},  # None: an open case's
     }

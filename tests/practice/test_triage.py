@@ -245,11 +245,12 @@ def test_the_run_and_the_trainee_never_undo_each_others_writes():
 def test_answers_given_while_the_case_runs_survive_its_end(monkeypatch):
     from types import SimpleNamespace
 
-    def run(spec, **kw):  # the run: meanwhile the trainee answers from another terminal
+    def run(spec, family, **kw):  # the run: meanwhile the trainee answers from another terminal
         t.answer(t.load_current(), ["overfitting"], now=1070.0)
         return SimpleNamespace(result=SimpleNamespace(stopped="completed"))
 
-    monkeypatch.setattr(t, "run", run)
+    monkeypatch.setattr(t, "run_session", run)
+    monkeypatch.setattr(t, "practice_family", lambda spec: None)
     monkeypatch.setattr(t, "first_signals", lambda spec, result: {"overfitting": {"at": 40, "unit": "step"}})
     c = _case("overfit")
     t.run_case(c, fast=True, telemetry="off")
