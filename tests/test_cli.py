@@ -230,7 +230,7 @@ def test_ctrl_c_during_a_practice_case_keeps_it_open_and_exits_130(tmp_path):
     p = subprocess.Popen([sys.executable, "-m", "lab", "triage", "start", "--seed", "7", "--plain", "--telemetry", "off"],
                          cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in p.stdout:
-        if line.startswith(("step ", "window ")):
+        if line.startswith(("step ", "window ", "run ")):  # a case shows its progress as "run  12%"
             break
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=120)
