@@ -38,7 +38,7 @@ import requests
 
 from lab.families import family_of, first_signals
 from lab.repo import alert_rules
-from lab.specs.base import SpecError, Story
+from lab.specs.base import HIDDEN_VARIANT, SpecError, Story
 from lab.specs.loader import UnknownScenario, known_scenarios, load_raw, load_scenario, scenarios_dir
 from lab.telemetry.observer import BaseObserver
 from lab.telemetry.otel import streams
@@ -46,7 +46,7 @@ from lab.telemetry.outage import ExportGate
 from lab.telemetry.session import run_session
 
 MYSTERY = "mystery"  # the lab.scenario value of every hidden run: bounded, and reveals nothing
-CASE_VARIANT = "case"
+CASE_VARIANT = HIDDEN_VARIANT  # its telemetry leaves out what would name the scenario (lab/specs/base.py)
 HEALTHY = "healthy"
 PIPELINE = "pipeline"
 # Share of cases that get a pipeline outage, and where in the run it falls (fraction of progress).
