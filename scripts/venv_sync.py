@@ -73,7 +73,7 @@ def choose(mode: str, platform: str, url: str, timeout: float = PROBE_TIMEOUT_S)
     why = probe(url, timeout)
     if why is None:
         return "cpu", f"torch: CPU-only build from {host} (answered in {time.monotonic() - start:.1f} s)"
-    return "pypi", f"torch: PyPI build with CUDA libraries, ~2.5 GB more ({host} unreachable: {why})"
+    return "pypi", f"torch: PyPI build, CUDA libraries included ({host} unreachable: {why})"
 
 
 def run(cmd: list[str]) -> bool:
