@@ -107,6 +107,59 @@ def stack_env_defaults(environ: Mapping[str, str] | None = None, stack: Mapping[
     return out
 
 
+# --- runbook links: LAB_RUNBOOK_BASE in .env ---------------------------------------------------
+#
+# One setting says where every runbook link points: the alert rules' runbook_url annotations,
+# the promtool tests that expect them, .pint.hcl's house style and the Grafana dashboards'
+# links are generated from it (python -m lab.dev.runbook_links, `make runbook-links`; the tests
+# fail while any of them disagrees). Two forms:
+#   docs/runbooks          the default: this checkout's own pages, offline and in any fork. The
+#                          rules carry the repository path (docs/runbooks/<Alert>.md), `lab triage
+#                          reveal` prints it as an absolute path, and Grafana, which
+#                          docker-compose.yml gives the folder as static files, links
+#                          GRAFANA_RUNBOOK_PATH/<Alert>.md on its own address;
+#   https://…/docs/runbooks  a published copy (a fork's GitHub blob URL, a docs site): used as is.
+
+RUNBOOKS_DIR = ROOT / "docs" / "runbooks"
+LOCAL_RUNBOOK_BASE = "docs/runbooks"
+# Where Grafana serves docs/runbooks/ (compose mounts it under Grafana's static root, served at
+# /public/ on Grafana's own address, whatever its host port).
+GRAFANA_RUNBOOK_PATH = "/public/runbooks"
+_URL_BASE = re.compile(r"https?://[^\s\"'<>\\^`{|}\[\]]+")
+
+
+def check_runbook_base(raw: str) -> str:
+    """A LAB_RUNBOOK_BASE value, normalised (no trailing slash); ValueError naming the two allowed forms."""
+    base = raw.strip().removeprefix("./").rstrip("/")
+    if base == LOCAL_RUNBOOK_BASE or _URL_BASE.fullmatch(base):
+        return base
+    raise ValueError(f"LAB_RUNBOOK_BASE={raw!r} in .env: expected {LOCAL_RUNBOOK_BASE} (this checkout's pages) "
+                     "or the http(s) URL of a published docs/runbooks/ folder")
+
+
+def runbook_base(env: Mapping[str, str] | None = None) -> str:
+    """LAB_RUNBOOK_BASE of .env (this file only: the checked-in rules and dashboards are generated from it)."""
+    return check_runbook_base((read_dotenv() if env is None else env).get("LAB_RUNBOOK_BASE", LOCAL_RUNBOOK_BASE))
+
+
+def rule_runbook_url(alert: str, base: str | None = None) -> str:
+    """The runbook_url annotation of `alert`'s rule: <base>/<alert>.md."""
+    return f"{check_runbook_base(base) if base else runbook_base()}/{alert}.md"
+
+
+def grafana_runbook_base(base: str | None = None) -> str:
+    """The dashboards' `runbooks` variable: Grafana's own copy for the local base, else the URL."""
+    base = check_runbook_base(base) if base else runbook_base()
+    return GRAFANA_RUNBOOK_PATH if base == LOCAL_RUNBOOK_BASE else base
+
+
+def runbook_location(url: str) -> str:
+    """A rule's runbook_url as a reader of this checkout opens it: a local page as its absolute path, a URL as is."""
+    if url.startswith(LOCAL_RUNBOOK_BASE + "/"):
+        return str(ROOT / url)
+    return url
+
+
 def rule_files(directory: Path | None = None) -> list[Path]:
     return sorted((directory or ALERT_RULES_DIR).glob("*.rules.yml"))
 
