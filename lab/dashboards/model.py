@@ -157,7 +157,7 @@ def runbooks_var(base: str) -> dict[str, Any]:
         "current": {"text": base, "value": base},
         "options": [{"selected": True, "text": base, "value": base}],
         "hide": 2,  # set it in the dashboard URL (var-runbooks=...) to point at a fork or a local copy
-        "description": "Base URL of docs/runbooks/ (panel links append <AlertName>.md).",
+        "description": "Where docs/runbooks/ opens (panel links append <AlertName>.md): LAB_RUNBOOK_BASE in .env.",
     }
 
 

@@ -37,7 +37,7 @@ from typing import Any
 import requests
 
 from lab.families import family_of, first_signals
-from lab.repo import alert_rules
+from lab.repo import alert_rules, runbook_location
 from lab.specs.base import HIDDEN_VARIANT, SpecError, Story
 from lab.specs.loader import UnknownScenario, known_scenarios, load_raw, load_scenario, scenarios_dir
 from lab.telemetry.observer import BaseObserver
@@ -387,8 +387,8 @@ def run_case(case: Case, *, fix: bool = False, fast: bool = False, speed: float 
 # -- reveal ------------------------------------------------------------------------------
 
 def runbooks(alerts: list[str]) -> dict[str, str]:
-    """{alert: runbook_url} from the Prometheus alert rule files."""
-    return {name: rule.get("annotations", {}).get("runbook_url", "") for name, rule in alert_rules().items()
+    """{alert: its rule's runbook_url}, a page of this checkout as its absolute path (lab.repo.runbook_location)."""
+    return {name: runbook_location(rule.get("annotations", {}).get("runbook_url", "")) for name, rule in alert_rules().items()
             if name in alerts}
 
 

@@ -1,8 +1,10 @@
 """OpenTelemetry setup: metrics, traces and logs over OTLP, in one place.
 
 Endpoint and protocol come from the standard variables (OTEL_EXPORTER_OTLP_ENDPOINT,
-OTEL_EXPORTER_OTLP_PROTOCOL, per-signal variants); the default is OTLP/HTTP on
-localhost:4318. The metric export interval defaults to the lab interval (5 s),
+OTEL_EXPORTER_OTLP_PROTOCOL, per-signal variants); the `lab` command sets the pair from
+.lab/stack.env, where `make up` records the stack it started, when the environment sets
+neither (lab/cli.py, lab.repo.stack_env_defaults); without either the default is OTLP/HTTP
+on localhost:4318. The metric export interval defaults to the lab interval (5 s),
 the same value Prometheus uses for scraping and rule evaluation (see .env).
 
 Providers are created per run and never installed globally, so importing or

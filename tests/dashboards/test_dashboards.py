@@ -18,7 +18,7 @@ from lab.dashboards import OUT_DIR, all_dashboards, path_of, to_json
 from lab.dashboards.__main__ import main as dashboards_main
 from lab.dashboards.model import ANY, FAMILIES
 from lab.practice.triage import CASE_VARIANT
-from lab.repo import ROOT
+from lab.repo import ROOT, grafana_runbook_base
 from lab.specs.base import ScenarioHeader
 
 DASHBOARDS = all_dashboards()
@@ -76,7 +76,7 @@ def test_datasource_and_run_variables(d):
     for name in ("job", "scenario", "variant", "instance"):
         assert var[name]["type"] == "query" and var[name]["datasource"]["uid"] == "${datasource}"
         assert var[name]["multi"] and var[name]["allValue"] == ".+"
-    assert var["runbooks"]["query"].startswith("https://")
+    assert var["runbooks"]["query"] == grafana_runbook_base()  # LAB_RUNBOOK_BASE as Grafana opens it
 
 
 @pytest.mark.parametrize("d", DASHBOARDS, ids=IDS)
