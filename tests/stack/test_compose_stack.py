@@ -284,6 +284,10 @@ def test_scenario_trace_in_jaeger_and_logs_in_victorialogs(compose_stack, diverg
     e2e.check_diverged_run(compose_stack, diverged)
 
 
+def test_grafana_links_from_exemplar_to_trace_to_logs_and_back(compose_stack, diverged, e2e):
+    e2e.check_grafana_links(compose_stack, diverged, "train diverged", "ml_training_step_duration_seconds")
+
+
 def test_make_down_removes_the_containers_and_the_volume_keeps_prometheus_data(engine, compose_stack, diverged):
     sel = f'ml_training_steps_total{{instance="{HOST}:diverged:fault"}}'
     at = time.time()
