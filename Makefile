@@ -10,6 +10,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV_VERSION := 0.13.9
 # Stamp depends on the lock so a changed lock re-syncs the venv.
+# `lab` as users run it from make: Ctrl-C is held back (GNU env) until lab/__main__.py has its
+# handler, so an interrupt in the interpreter's first milliseconds also ends with 130, no traceback.
+BLOCK_INT := $(shell env --block-signal=INT true 2>/dev/null && echo env --block-signal=INT)
+LAB := $(BLOCK_INT) $(PY) -m lab
 VENV_STAMP := $(VENV)/.synced
 
 SCENARIOS := $(patsubst scenarios/%.toml,%,$(wildcard scenarios/*.toml))
@@ -31,6 +35,10 @@ $(VENV_STAMP): requirements.lock pyproject.toml scripts/venv_sync.py
 	@$(PY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
 	@echo "Installing pinned dependencies into $(VENV) (first time: torch is large, see docs/install.md)..."
 	@$(PY) scripts/venv_sync.py --uv $(VENV)/bin/uv
+	@# python -m venv seeds setuptools, which uv's sync keeps; its .pth slows every start and widens
+	@# the window for a Python traceback on an early Ctrl-C (pyproject.toml, exclude-dependencies)
+	@$(PY) -c 'import importlib.util as u, sys; sys.exit(u.find_spec("setuptools") is not None)' || \
+	  $(VENV)/bin/uv pip uninstall -q --python $(PY) setuptools
 	@$(VENV)/bin/uv pip install -q --python $(PY) --no-deps --config-settings editable_mode=compat -e .
 	@touch $@
 
@@ -46,15 +54,15 @@ check-lock: $(VENV)/bin/uv ## requirements.lock is current and installs on Linux
 	@scripts/check-lock.sh $(VENV)/bin/uv
 
 list: $(VENV_STAMP) ## list the scenarios
-	@$(PY) -m lab list
+	@$(LAB) list
 
 # A static pattern rule: plain pattern rules are never applied to .PHONY targets.
 $(addprefix scenario-,$(SCENARIOS)): scenario-%: $(VENV_STAMP) ## run a scenario (e.g. make scenario-overfit ARGS=--fix)
-	@$(PY) -m lab run $* $(ARGS)
+	@$(LAB) run $* $(ARGS)
 
 # Anything else named scenario-*: let `lab run` say which scenarios exist.
 scenario-%: $(VENV_STAMP)
-	@$(PY) -m lab run $* $(ARGS)
+	@$(LAB) run $* $(ARGS)
 
 lint: $(VENV_STAMP) ## ruff on lab/ and tests/ (pyflakes, pycodestyle errors, import order)
 	@$(PY) -m ruff check lab tests
