@@ -208,11 +208,9 @@ def run_logs(stack, run_id: str, until: str, timeout: float = 60) -> dict[str, l
 
 
 def check_diverged_run(stack, summary: dict) -> None:
-    """A `diverged` run: its trace by id from Jaeger, its events from VictoriaLogs, with attributes.
-
-    The trace is read through Jaeger's v3 API: its v1 API (/api/traces, what Grafana's Jaeger
-    datasource reads) answers HTTP 500 for this trace, because the lab puts the non-finite
-    losses on span attributes and v1 cannot encode NaN/inf in JSON (docs/stack.md)."""
+    """A `diverged` run: its trace by id from Jaeger (v3 API; check_grafana_links reads the same
+    trace through v1, which answered 500 while non-finite losses went on spans as floats),
+    its events from VictoriaLogs, with attributes."""
     run_id = summary["run_id"]
     trace_id = root_trace_id(stack, run_id, "train diverged")
     spans = wait_for_trace(stack, trace_id, lambda s: any(x["name"] == "train diverged" for x in s))
