@@ -28,9 +28,10 @@ rule {
     severity = "bug"
     required = true
   }
+  # <LAB_RUNBOOK_BASE of .env>/MLLab<Name>.md, written by `make runbook-links` (lab/dev/runbook_links.py).
   annotation "runbook_url" {
     severity = "bug"
-    value    = "https://github[.]com/ml-obs-lab/ml-obs-lab/blob/main/docs/runbooks/MLLab[A-Za-z]+[.]md"
+    value    = "docs/runbooks/MLLab[A-Za-z]+[.]md"
     required = true
   }
 }

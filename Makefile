@@ -10,42 +10,59 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV_VERSION := 0.13.9
 # Stamp depends on the lock so a changed lock re-syncs the venv.
+# `lab` as users run it from make: Ctrl-C is held back (GNU env) until lab/__main__.py has its
+# handler, so an interrupt in the interpreter's first milliseconds also ends with 130, no traceback.
+BLOCK_INT := $(shell env --block-signal=INT true 2>/dev/null && echo env --block-signal=INT)
+LAB := $(BLOCK_INT) $(PY) -m lab
 VENV_STAMP := $(VENV)/.synced
 
 SCENARIOS := $(patsubst scenarios/%.toml,%,$(wildcard scenarios/*.toml))
 
-.PHONY: help venv lock lint test test-lab bench bench-e2e calibrate list clean $(addprefix scenario-,$(SCENARIOS))
+.PHONY: help venv lock check-lock lint test test-lab bench bench-e2e calibrate list clean $(addprefix scenario-,$(SCENARIOS))
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort | awk -F'\t' '{printf "  %-22s %s\n", $$1, $$2}'
 	@echo "  scenario-<name>        run a scenario paced for people; known: $(SCENARIOS)"
 	@echo "  (ARGS='--seed 3 --fix' passes options to a scenario run)"
 
-venv: $(VENV_STAMP) ## create/refresh the project virtual environment
+venv: $(VENV_STAMP) ## create/refresh the project virtual environment (LAB_TORCH=cpu|pypi forces which torch)
 
-$(VENV_STAMP): requirements.lock pyproject.toml
+# scripts/venv_sync.py says in one line which torch it installs: the CPU-only build where
+# PyTorch's CPU index answers (Linux), else PyPI's (docs/install.md has sizes and times).
+$(VENV_STAMP): requirements.lock pyproject.toml scripts/venv_sync.py
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (found " + sys.version.split()[0] + "); set PYTHON=/path/to/python3.11")'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
-	@echo "Installing pinned dependencies into $(VENV) (first time: torch is large, a few minutes)..."
-	@$(VENV)/bin/uv pip sync -q --python $(PY) requirements.lock
+	@echo "Installing pinned dependencies into $(VENV) (first time: torch is large, see docs/install.md)..."
+	@$(PY) scripts/venv_sync.py --uv $(VENV)/bin/uv
+	@# python -m venv seeds setuptools, which uv's sync keeps; its .pth slows every start and widens
+	@# the window for a Python traceback on an early Ctrl-C (pyproject.toml, exclude-dependencies)
+	@$(PY) -c 'import importlib.util as u, sys; sys.exit(u.find_spec("setuptools") is not None)' || \
+	  $(VENV)/bin/uv pip uninstall -q --python $(PY) setuptools
 	@$(VENV)/bin/uv pip install -q --python $(PY) --no-deps --config-settings editable_mode=compat -e .
 	@touch $@
 
-lock: ## re-resolve requirements.lock from pyproject.toml
-	@test -x $(VENV)/bin/uv || ($(PYTHON) -m venv $(VENV) && $(PY) -m pip install -q uv==$(UV_VERSION))
-	$(VENV)/bin/uv pip compile -q pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+$(VENV)/bin/uv:
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+
+lock: $(VENV)/bin/uv ## re-resolve requirements.lock from pyproject.toml: every platform (markers), PyPI's torch
+	$(VENV)/bin/uv pip compile -q pyproject.toml --extra dev --universal --python-version 3.11 --no-sources \
+	  --custom-compile-command "make lock" -o requirements.lock
+
+check-lock: $(VENV)/bin/uv ## requirements.lock is current and installs on Linux x86-64/arm64, macOS arm64 (PyPI metadata)
+	@scripts/check-lock.sh $(VENV)/bin/uv
 
 list: $(VENV_STAMP) ## list the scenarios
-	@$(PY) -m lab list
+	@$(LAB) list
 
 # A static pattern rule: plain pattern rules are never applied to .PHONY targets.
 $(addprefix scenario-,$(SCENARIOS)): scenario-%: $(VENV_STAMP) ## run a scenario (e.g. make scenario-overfit ARGS=--fix)
-	@$(PY) -m lab run $* $(ARGS)
+	@$(LAB) run $* $(ARGS)
 
 # Anything else named scenario-*: let `lab run` say which scenarios exist.
 scenario-%: $(VENV_STAMP)
-	@$(PY) -m lab run $* $(ARGS)
+	@$(LAB) run $* $(ARGS)
 
 lint: $(VENV_STAMP) ## ruff on lab/ and tests/ (pyflakes, pycodestyle errors, import order)
 	@$(PY) -m ruff check lab tests

@@ -7,6 +7,11 @@ Examples:
     lab list --json              # machine-readable
     lab schema                   # the JSON Schema of a scenario file (docs/scenario.schema.json)
 
+Where the stack is: the OTEL_EXPORTER_OTLP_* variables and LAB_PROMETHEUS_URL (and the other
+LAB_*_URL) when the environment sets them, else what `make up` recorded in .lab/stack.env
+($LAB_STATE_DIR/stack.env), else the defaults (OTLP/HTTP on localhost:4318, Prometheus on
+localhost:9090).
+
 Output: the run itself (header, signal lines, summary) and the answers of `list`, `show`
 and `triage` go to stdout; progress, warnings and errors go to stderr.
 
@@ -34,6 +39,7 @@ import lab
 from lab import options
 from lab.families import record_run, run
 from lab.practice import cli as triage_cli
+from lab.repo import stack_env_defaults
 from lab.specs.base import SpecError
 from lab.specs.loader import known_scenarios, load_scenario, scenario_json_schema
 from lab.telemetry.session import write_summary
@@ -196,12 +202,36 @@ def _interrupts_raise() -> None:
         signal.signal(signal.SIGINT, _on_interrupt)
 
 
+class _StackAddress:
+    """The running stack's address from .lab/stack.env (`make up`), for the length of one command.
+
+    Every command sees the variables the environment does not set itself (lab.repo
+    stack_env_defaults: explicit variables win, the OTLP endpoint and protocol as one pair),
+    so the SDK's exporters and `lab triage`'s Prometheus queries go where `make up` started the
+    stack. Undone afterwards: a caller of main() in the same process (tests) keeps its environment.
+    """
+
+    def __enter__(self):
+        self.added = stack_env_defaults(os.environ)
+        os.environ.update(self.added)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for key in self.added:
+            os.environ.pop(key, None)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Every command's one top-level handler: no traceback reaches a user unless --debug asks for it."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = DEBUG_FLAG in argv or os.environ.get("LAB_DEBUG", "") not in ("", "0")
     argv = [a for a in argv if a != DEBUG_FLAG]  # a global flag, accepted before or after the command
     _interrupts_raise()
+    with _StackAddress():
+        return _main(argv, debug)
+
+
+def _main(argv: list[str], debug: bool) -> int:
     try:
         args = build_parser().parse_args(argv)
         code = COMMANDS[args.command](args)

@@ -13,3 +13,7 @@ record-alerts: $(VENV_STAMP) ## re-record every scenario (seed 0) into tests/ale
 .PHONY: alert-matrix
 alert-matrix: $(VENV_STAMP) ## every scenario on a private native stack: which alerts fire (5 training seeds --fast, 2 paced inference seeds), detection latency; results/alert-matrix.md, README (~25 min)
 	@$(PY) -m lab.dev.alert_matrix --out results --readme README.md $(ARGS)
+
+.PHONY: runbook-links
+runbook-links: $(VENV_STAMP) ## point every runbook link (rules, their tests, .pint.hcl, dashboards) at LAB_RUNBOOK_BASE in .env
+	@$(PY) -m lab.dev.runbook_links

@@ -13,6 +13,9 @@
 # adds a second compose file (the tests' tests/stack/compose.test.yml); nothing else of
 # docker-compose.yml can differ. DOCKER_HOST selects the engine as usual
 # (scripts/docker/engine.sh start prints the private engine's).
+# Both modes record the stack they started in ${LAB_STATE_DIR:-.lab}/stack.env (OTLP endpoint
+# and protocol, URLs, ports: what `lab run` uses by default) and `down` removes it
+# (scripts/native/lib.sh lab_write_stack_env).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 NATIVE="$ROOT/scripts/native"
@@ -54,7 +57,14 @@ compose_up() {
     "docker compose logs victorialogs"
   lab_wait_http otel-collector "http://127.0.0.1:$LAB_COLLECTOR_HEALTH_PORT/" "${LAB_UP_TIMEOUT:-60}" \
     "docker compose logs otel-collector"
+  lab_write_stack_env compose
   compose_urls
+}
+
+compose_down() {
+  compose down
+  source "$NATIVE/lib.sh"
+  lab_remove_stack_env compose
 }
 
 compose_urls() {
@@ -69,6 +79,7 @@ compose stack:
   Jaeger        http://127.0.0.1:$LAB_JAEGER_UI_PORT  (traces: UI + /api/traces/<trace id>)
   VictoriaLogs  http://127.0.0.1:$LAB_VICTORIALOGS_PORT  (logs: UI at /select/vmui, LogsQL at /select/logsql/query)
   Files         $LAB_STATE_DIR/otelcol/*.jsonl
+  Address       $LAB_STATE_DIR/stack.env  (what \`lab run\` and \`lab triage\` use by default)
 EOF
 }
 
@@ -88,7 +99,7 @@ if [[ -z "$mode" ]]; then
       rc=1
     fi
     if docker_ok; then
-      if [[ "$cmd" == down ]]; then compose down || rc=$?; else { compose ps && compose_urls; } || rc=$?; fi
+      if [[ "$cmd" == down ]]; then compose_down || rc=$?; else { compose ps && compose_urls; } || rc=$?; fi
     fi
     exit "$rc"
   fi
@@ -97,6 +108,6 @@ fi
 case "$mode:$cmd" in
   native:*) exec "$NATIVE/$cmd.sh" ;;
   compose:up) docker_ok || { echo "stack.sh: --compose needs a Docker engine, and \`docker info\` fails" >&2; exit 1; }; compose_up ;;
-  compose:down) compose down ;;
+  compose:down) compose_down ;;
   compose:status) compose ps && compose_urls ;;
 esac

@@ -83,11 +83,14 @@ MAPPED = {
                         "`make down` removes the containers, keeps the named volumes"),
     "make status": Mapped("tests/stack/test_compose_stack.py", '"make", "-s", "status"',
                           "`make status` lists Jaeger and VictoriaLogs"),
-    "make up LAB_NATIVE=1": Mapped("lab/dev/stack.py", 'NATIVE / "up.sh"',
-                                   "the native_stack fixture (tests/stack/test_native_stack.py) runs "
-                                   "scripts/native/up.sh, what `scripts/stack.sh up --native` runs"),
+    "make up LAB_NATIVE=1": Mapped("tests/stack/test_stack_address.py", '"LAB_NATIVE": "1"',
+                                   "`make up LAB_NATIVE=1` with other ports, then a plain `lab run` lands there"),
+    "make up LAB_OTLP_HTTP_PORT=14318 LAB_PROMETHEUS_PORT=19090":
+        Mapped("tests/stack/test_stack_address.py", '_make("up", make_vars)',
+               "`make up` with every port overridden on the make command line"),
     "scripts/stack.sh up --native": Mapped("lab/dev/stack.py", 'NATIVE / "up.sh"',
-                                           "as `make up LAB_NATIVE=1`"),
+                                           "the native_stack fixture (tests/stack/test_native_stack.py) runs "
+                                           "scripts/native/up.sh, what `scripts/stack.sh up --native` runs"),
     "curl -s http://127.0.0.1:9428/select/logsql/query --data-urlencode "
     "'query=\"lab.run.id\":\"<run id>\" AND \"lab.event\":nonfinite'":
         Mapped("tests/stack/conftest.py", "/select/logsql/query",
@@ -572,7 +575,8 @@ def test_inline_paths_and_links_exist():
         path = span.split(":")[0].split(" ")[0]
         if not path.startswith(REPO_DIRS) or HYPOTHETICAL.search(path) or IMAGE.match(span):
             continue
-        if not all(glob.glob(str(ROOT / p)) for p in _brace_expand(path)):
+        patterns = [re.sub(r"\*\*(?!/)", "**/*", p) for p in _brace_expand(path)]  # dir/**.yaml: any depth
+        if not all(glob.glob(str(ROOT / p), recursive=True) for p in patterns):
             problems.append(f"{where}: `{span}`: no such path")
     for doc in DOCS:
         text = FENCE.sub("", doc.read_text())

@@ -13,20 +13,22 @@ from pathlib import Path
 
 from lab.dashboards import overview, serving, training
 from lab.dashboards.model import Dashboard, render
-from lab.repo import ROOT
+from lab.repo import ROOT, grafana_runbook_base
 
 OUT_DIR = ROOT / "grafana" / "dashboards"
-# Where docs/runbooks/ is published: the one runbook base of the project. Dashboard links append
-# <AlertName>.md (the hidden `runbooks` variable, overridable in the URL); every alert rule's
-# runbook_url is exactly RUNBOOKS_BASE/<AlertName>.md (prometheus/alerts/*.rules.yml repeat it
-# literally; tests/alerts/test_alert_rules.py and tests/dashboards/test_thresholds_match_rules.py
-# hold both to this constant).
-RUNBOOKS_BASE = "https://github.com/ml-obs-lab/ml-obs-lab/blob/main/docs/runbooks"
 
 
-def all_dashboards() -> list[Dashboard]:
-    return [overview.dashboard(RUNBOOKS_BASE), training.dashboard(RUNBOOKS_BASE),
-            serving.drift_dashboard(RUNBOOKS_BASE), serving.ops_dashboard(RUNBOOKS_BASE)]
+def all_dashboards(runbook_base: str | None = None) -> list[Dashboard]:
+    """Every dashboard; runbook links under `runbook_base` (default: LAB_RUNBOOK_BASE of .env).
+
+    Panel links append <AlertName>.md to the hidden `runbooks` variable (overridable in the URL,
+    var-runbooks=...), which is that base as Grafana opens it (lab.repo.grafana_runbook_base:
+    Grafana's own copy of docs/runbooks/ for the local base), so a panel link and the alert
+    rule's runbook_url name the same page (tests/dashboards/test_thresholds_match_rules.py).
+    """
+    links = grafana_runbook_base(runbook_base)
+    return [overview.dashboard(links), training.dashboard(links),
+            serving.drift_dashboard(links), serving.ops_dashboard(links)]
 
 
 def path_of(d: Dashboard) -> Path:

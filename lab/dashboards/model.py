@@ -134,7 +134,6 @@ def query_var(name: str, label: str, query: str, description: str, *, hide: int 
         "label": label,
         "type": "query",
         "datasource": DS,
-        "definition": query,
         "query": {"query": query, "refId": f"{name}-var", "qryType": 1},
         "refresh": 2,  # on time range change: a run that just started appears
         "includeAll": True,
@@ -158,7 +157,7 @@ def runbooks_var(base: str) -> dict[str, Any]:
         "current": {"text": base, "value": base},
         "options": [{"selected": True, "text": base, "value": base}],
         "hide": 2,  # set it in the dashboard URL (var-runbooks=...) to point at a fork or a local copy
-        "description": "Base URL of docs/runbooks/ (panel links append <AlertName>.md).",
+        "description": "Where docs/runbooks/ opens (panel links append <AlertName>.md): LAB_RUNBOOK_BASE in .env.",
     }
 
 
@@ -171,7 +170,9 @@ def run_variables(metric: str, runbooks_base: str) -> list[dict[str, Any]]:
         query_var("scenario", "Scenario", f'label_values({metric}{{job=~"$job"}}, lab_scenario)',
                   "The lab scenario (lab.scenario resource attribute)."),
         query_var("variant", "Variant", f'label_values({metric}{{job=~"$job",lab_scenario=~"$scenario"}}, lab_variant)',
-                  "fault = the broken configuration, fix = the scenario's [fix] applied."),
+                  "fault = the scenario as written (the broken configuration), fix = with its [fix] applied "
+                  "(--fix), custom = with --set overrides (kept apart from the canonical runs), "
+                  "case = a practice-mode hidden run (lab triage)."),
         query_var("instance", "Instance",
                   f'label_values({metric}{{job=~"$job",lab_scenario=~"$scenario",lab_variant=~"$variant"}}, instance)',
                   "One run: host:scenario:variant (service.instance.id)."),
@@ -262,7 +263,7 @@ def _options(panel: Panel) -> dict[str, Any]:
         base = {"displayMode": "gradient", "orientation": "horizontal", "showUnfilled": True,
                 "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}}
     elif panel.kind == "table":
-        base = {"showHeader": True, "cellHeight": "sm", "footer": {"show": False}}
+        base = {"showHeader": True, "cellHeight": "sm"}
     elif panel.kind == "heatmap":
         base = {"calculate": False, "cellGap": 1, "color": {"mode": "scheme", "scheme": "Oranges", "steps": 64},
                 "yAxis": {"unit": panel.unit}, "legend": {"show": True}, "tooltip": {"mode": "single"}}

@@ -10,4 +10,5 @@
     drift_bench    the drift monitor's decisions and speed, against a drift library
     panel_contract every dashboard panel's query against a real Prometheus
     pictures       dashboard pictures from real paced runs (make dashboard-pictures)
+    runbook_links  every runbook link from LAB_RUNBOOK_BASE in .env (make runbook-links)
 """

@@ -26,6 +26,7 @@ from pathlib import Path
 import requests
 import torch
 
+from lab.repo import stack_env_defaults
 from lab.specs.loader import load_scenario
 from lab.telemetry.observer import BaseObserver
 from lab.telemetry.otel import LAB_INTERVAL_SECONDS, RunIdentity, Telemetry, collector_reachable, otlp_endpoint
@@ -45,7 +46,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m lab.dev.bench_e2e", description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("results"))
     p.add_argument("--seconds", type=float, default=60.0, help="length of the paced run")
-    p.add_argument("--prometheus", default=f"http://127.0.0.1:{os.environ.get('LAB_PROMETHEUS_PORT', '9090')}")
+    os.environ.update(stack_env_defaults())  # the stack `make up` started (.lab/stack.env), as `lab run` does
+    p.add_argument("--prometheus", default=os.environ.get("LAB_PROMETHEUS_URL")
+                   or f"http://127.0.0.1:{os.environ.get('LAB_PROMETHEUS_PORT', '9090')}")
     args = p.parse_args(argv)
     if not collector_reachable():
         print(f"no collector at {otlp_endpoint()}: start the stack with `make up` first")

@@ -18,9 +18,16 @@ def add_parser(sub) -> None:
                                    "diagnose it from the signals, dashboards and alerts.")
     tsub = p.add_subparsers(dest="triage_command", metavar="ACTION", required=True)
     start = tsub.add_parser("start", help="pick a hidden case and run it live (this terminal shows its signals)",
-                            description="Pick a hidden case and run it. The same --seed gives everyone the same case.")
+                            description="Pick a hidden case and run it. The same --seed gives everyone the same case: "
+                                        "a seed picks from the lab's built-in scenarios only, whatever other "
+                                        "scenario files you have.")
     start.add_argument("--seed", type=options.seed,
                        help=f"case seed to share with a class, {options.SEED_MIN} to {options.SEED_MAX} (default: random)")
+    own = start.add_mutually_exclusive_group()
+    own.add_argument("--custom", dest="custom", action="store_const", const=True,
+                     help="draw from your own scenarios that declare a [story] diagnosis too, even with --seed")
+    own.add_argument("--no-custom", dest="custom", action="store_const", const=False,
+                     help="draw from the built-in scenarios only (default: only with --seed)")
     conf = start.add_mutually_exclusive_group()
     conf.add_argument("--confounder", dest="confounder", action="store_const", const=True,
                       help="always add a telemetry-pipeline outage")
@@ -60,9 +67,10 @@ def _fmt_s(s: float | None) -> str:
 
 
 def _start(args) -> int:
-    case = t.pick_case(args.seed, confounder=args.confounder)
+    case = t.pick_case(args.seed, confounder=args.confounder, custom=args.custom)
     t.open_case(case)
-    print(f"Case {case.case_id} (seed {case.seed}) is running as lab_scenario=\"{t.MYSTERY}\", "
+    drawn = "" if case.pool == t.BUILT_IN else ", drawn with your own scenarios: --custom repeats it"
+    print(f"Case {case.case_id} (seed {case.seed}{drawn}) is running as lab_scenario=\"{t.MYSTERY}\", "
           f"lab_variant=\"{t.CASE_VARIANT}\".\n"
           "Watch the terminal below and the dashboards (Training health / Production drift; pick scenario "
           f"'{t.MYSTERY}'). In another terminal: `lab triage hint`, `lab triage answer DIAGNOSIS`, "
@@ -90,7 +98,8 @@ def _scores(args) -> int:
     try:
         cur = t.load_current()
         if not any(r["case_id"] == cur.case_id and r["started_at"] == cur.started_at for r in rows):
-            rows.append({**t.asdict(cur), "score": cur.score})
+            # an open case's diagnosis is the answer: not shown until it is solved or revealed
+            rows.append({**t.asdict(cur), "score": cur.score, "diagnosis": cur.diagnosis if cur.closed else None})
     except t.TriageError:
         pass
     if args.json:
@@ -104,7 +113,7 @@ def _scores(args) -> int:
         solved = r.get("solved_at") is not None
         took = (r["solved_at"] - r["started_at"]) if solved else None
         print(f"{r['case_id']:<7} {time.strftime('%Y-%m-%d %H:%M', time.localtime(r['started_at'])):<17} "
-              f"{r['diagnosis']:<16} {'yes' if solved else 'no':<7} {_fmt_s(took):>8} {len(r['attempts']):>5} "
+              f"{r['diagnosis'] or '(open)':<16} {'yes' if solved else 'no':<7} {_fmt_s(took):>8} {len(r['attempts']):>5} "
               f"{r['hints_used']:>5} {r.get('score', 0):>5}")
     s = t.summarise_scores(rows)
     print(f"\n{s['solved']}/{s['cases']} solved · median time to a correct diagnosis {_fmt_s(s['median_time_s'])} · "
@@ -121,14 +130,17 @@ def _score_row(r: dict) -> dict:
 
 
 def _status(case: t.Case, args) -> int:
+    # The case seed, never the run's; progress as a share of the run, never steps or windows.
     state = "solved" if case.solved_at else "revealed" if case.revealed_at else "open"
     if args.json:
-        print(json.dumps({"case_id": case.case_id, "seed": case.seed, "state": state, "started_at": case.started_at,
-                          "running_s": round(time.time() - case.started_at, 1), "run_outcome": case.run_outcome,
+        print(json.dumps({"case_id": case.case_id, "seed": case.seed, "pool": case.pool, "state": state,
+                          "started_at": case.started_at, "running_s": round(time.time() - case.started_at, 1),
+                          "progress_pct": case.progress, "run_outcome": case.run_outcome,
                           "answers": len(case.attempts), "hints_used": case.hints_used, "score": case.score}, indent=2))
         return 0
+    done = "" if case.progress is None else f" at {case.progress}% of the run"
     print(f"Case {case.case_id} (seed {case.seed}): {state}; started {_fmt_s(time.time() - case.started_at)} ago; "
-          f"run {case.run_outcome or 'still running (or stopped)'}; {len(case.attempts)} answers, "
+          f"run {case.run_outcome or 'still running (or stopped)'}{done}; {len(case.attempts)} answers, "
           f"{case.hints_used} hints; score {case.score}.")
     return 0
 
@@ -141,6 +153,10 @@ def _hint(case: t.Case, args) -> int:
 
 def _answer(case: t.Case, args) -> int:
     r = t.answer(case, args.diagnosis)
+    if not r["counted"]:
+        print(f"This case is already solved ({_fmt_s(r['elapsed_s'])} after the start, {len(case.attempts)} answer(s), "
+              f"score {r['score']}): answers now do not count. See the whole story with `lab triage reveal`.")
+        return 0 if r["correct"] else 1
     if r["correct"]:
         print(f"Correct: {' + '.join(r['right'])}, {_fmt_s(r['elapsed_s'])} after the start, "
               f"{len(case.attempts)} answer(s), {case.hints_used} hint(s): score {r['score']}.")
@@ -194,13 +210,13 @@ def _reveal(case: t.Case, args) -> int:
 
 
 def _fix(case: t.Case, args) -> int:
+    if not case.closed:  # first: "nothing to fix" would give a healthy case away
+        print("Diagnose first (`lab triage answer ...`), or `lab triage reveal`.")
+        return 1
     if not t.load_scenario(case.scenario).has_fix:
         print("Nothing to fix: this case had no model fault." + (" The pipeline outage was the problem."
                                                                  if case.outage_began_at else ""))
         return 0
-    if not case.closed:
-        print("Diagnose first (`lab triage answer ...`), or `lab triage reveal`.")
-        return 1
     outcome = t.run_case(case, fix=True, fast=args.fast, speed=args.speed, telemetry=args.telemetry,
                          live=False if args.plain else None)
     return EXIT_INTERRUPTED if outcome.result.stopped == "interrupted" else 0

@@ -1,6 +1,7 @@
 """Practise triage: a hidden scenario runs live under a neutral name; the trainee diagnoses it.
 
     lab triage start [--seed N]   pick a case (random, or fixed by a seed a class can share) and run it
+    lab triage status             the open case: its share of the run done, answers, hints, score
     lab triage hint               the next hint: first where to look, then what the signal means
     lab triage answer WORD ...    check a diagnosis; a wrong one can be retried
     lab triage reveal             the truth, the first signal that showed it, the alerts that fired, the runbooks
@@ -11,6 +12,12 @@ The answer key is each scenario file's `[story] diagnosis` (scenarios teaching t
 failure share one); a case may add a real telemetry-pipeline outage (lab/telemetry/outage.py) beside,
 or instead of, a model fault, and then "pipeline" is part of the answer. State lives in
 $LAB_STATE_DIR/triage (default .lab/triage): current.json and history.jsonl.
+
+The pool: the scenarios that ship with the lab (BUILT_IN_POOL), and a user's own scenario only
+if its own file declares a `[story] diagnosis` (inherited through `base =` does not count: a
+tweaked copy may no longer show its base's failure). A seed picks from the built-in pool alone,
+so a class seed names the same case whatever other files a student has; a case without a seed
+(or with --custom) draws from both.
 """
 
 from __future__ import annotations
@@ -22,22 +29,24 @@ import os
 import random
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from lab.families import first_signals, run
-from lab.repo import alert_rules
-from lab.specs.base import SpecError, Story
-from lab.specs.loader import known_scenarios, load_scenario
+from lab.families import family_of, first_signals
+from lab.repo import alert_rules, runbook_location
+from lab.specs.base import HIDDEN_VARIANT, SpecError, Story
+from lab.specs.loader import UnknownScenario, known_scenarios, load_raw, load_scenario, scenarios_dir
 from lab.telemetry.observer import BaseObserver
 from lab.telemetry.otel import streams
 from lab.telemetry.outage import ExportGate
+from lab.telemetry.session import run_session
 
 MYSTERY = "mystery"  # the lab.scenario value of every hidden run: bounded, and reveals nothing
-CASE_VARIANT = "case"
+CASE_VARIANT = HIDDEN_VARIANT  # its telemetry leaves out what would name the scenario (lab/specs/base.py)
 HEALTHY = "healthy"
 PIPELINE = "pipeline"
 # Share of cases that get a pipeline outage, and where in the run it falls (fraction of progress).
@@ -54,6 +63,14 @@ PIPELINE_HINTS = [
 # Scoring: a correct diagnosis is worth 100, minus these; revealing first scores 0.
 WRONG_PENALTY = 20
 HINT_PENALTY = 10
+# The cases that ship with the lab (scenarios/; tests/practice keeps the two equal). A seed picks
+# from these alone, in this order, so a class seed names the same case whatever other scenario
+# files a student has (and however the folder lists them).
+BUILT_IN_POOL = ("concept-drift", "dead-relu", "diverged", "drift", "drift-sudden", "healthy", "loss-spike",
+                 "overfit", "serving-healthy", "stalled")
+# Case.pool: where the case was drawn from.
+BUILT_IN = "built-in"
+WITH_CUSTOM = "built-in+custom"
 
 
 class TriageError(SpecError):
@@ -64,9 +81,45 @@ def state_dir() -> Path:
     return Path(os.environ.get("LAB_STATE_DIR") or ".lab") / "triage"
 
 
-def answer_key() -> dict[str, str]:
-    """{scenario: diagnosis}, read from the scenario files (the only answer key)."""
-    return {name: load_scenario(name).story.diagnosis for name in known_scenarios()}
+def declared_diagnosis(name: str) -> str:
+    """The diagnosis a scenario's own file declares in its [story] ("" if none; a base's does not count)."""
+    story = load_raw(scenarios_dir() / f"{name}.toml").get("story")
+    diagnosis = story.get("diagnosis") if isinstance(story, dict) else None
+    return diagnosis if isinstance(diagnosis, str) else ""
+
+
+def custom_cases() -> list[str]:
+    """The user's own scenarios that opted into practice mode: their file declares a diagnosis, and loads."""
+    out = []
+    for name in known_scenarios():
+        if name in BUILT_IN_POOL:
+            continue
+        try:
+            if declared_diagnosis(name) and load_scenario(name).story.diagnosis:
+                out.append(name)
+        except SpecError:
+            continue  # a broken file is `lab list`'s to report; it is no case
+    return out
+
+
+def pool(custom: bool = True) -> list[str]:
+    """The scenarios a case is drawn from, in drawing order: the built-in ones, then (custom) the user's opted-in ones."""
+    return list(BUILT_IN_POOL) + (custom_cases() if custom else [])
+
+
+def answer_key(custom: bool = True) -> dict[str, str]:
+    """{scenario: diagnosis} over the pool, read from the scenario files (the only answer key)."""
+    key = {}
+    for name in pool(custom):
+        try:
+            diagnosis = load_scenario(name).story.diagnosis
+        except UnknownScenario:
+            raise TriageError(f"the built-in case {name!r} is not in {scenarios_dir()}: practice mode draws from the "
+                              "lab's own scenarios (does LAB_SCENARIOS_DIR point elsewhere?)") from None
+        if not diagnosis:  # a built-in one (a custom one without a diagnosis is not in the pool)
+            raise TriageError(f"scenario {name!r} has no [story] diagnosis: practice mode's answer key needs one")
+        key[name] = diagnosis
+    return key
 
 
 def diagnoses() -> list[str]:
@@ -92,6 +145,8 @@ class Case:
     hints_used: int = 0
     solved_at: float | None = None
     revealed_at: float | None = None
+    progress: int | None = None  # percent of the run done: never steps or windows (a total at a pace names a scenario)
+    pool: str = BUILT_IN  # BUILT_IN or WITH_CUSTOM: what the case was drawn from
 
     @property
     def truth(self) -> set[str]:
@@ -109,7 +164,8 @@ class Case:
     def score(self) -> int:
         if self.solved_at is None or (self.revealed_at is not None and self.revealed_at < self.solved_at):
             return 0
-        wrong = sum(not a["correct"] for a in self.attempts)
+        # Only tries up to the solve count (state files of older versions kept answers given after it).
+        wrong = sum(not a["correct"] for a in self.attempts if a["at"] <= self.solved_at)
         return max(0, 100 - WRONG_PENALTY * wrong - HINT_PENALTY * self.hints_used)
 
     def hints(self) -> list[str]:
@@ -117,16 +173,23 @@ class Case:
         return own + (PIPELINE_HINTS if self.outage_began_at is not None else [])
 
 
-def pick_case(seed: int | None = None, *, confounder: bool | None = None) -> Case:
-    """Choose the hidden scenario (and maybe a confounder) from a seed; the same seed, the same case."""
+def pick_case(seed: int | None = None, *, confounder: bool | None = None, custom: bool | None = None) -> Case:
+    """Choose the hidden scenario (and maybe a confounder) from a seed; the same seed, the same case.
+
+    custom: draw from the user's opted-in scenarios too; by default only when no seed is given,
+    so a seed picks from the built-in pool alone and names the same case for every student.
+    """
+    custom = seed is None if custom is None else custom
     seed = random.SystemRandom().randrange(10**6) if seed is None else seed
     rng = random.Random(seed)
-    key = answer_key()
-    scenario = rng.choice(sorted(key))
+    key = answer_key(custom)
+    scenario = rng.choice(list(key))
     with_outage = rng.random() < CONFOUNDER_SHARE if confounder is None else confounder
-    case_id = hashlib.sha256(f"ml-lab-case-{seed}".encode()).hexdigest()[:6]
+    drawn_from = WITH_CUSTOM if len(key) > len(BUILT_IN_POOL) else BUILT_IN
+    case_id = hashlib.sha256(f"ml-lab-case-{seed}{'' if drawn_from == BUILT_IN else '-custom'}".encode()).hexdigest()[:6]
     return Case(case_id=case_id, seed=seed, scenario=scenario, diagnosis=key[scenario], run_seed=rng.randrange(100),
-                confounder="export-outage" if with_outage else None, outage=OUTAGE_WINDOW if with_outage else None)
+                confounder="export-outage" if with_outage else None, outage=OUTAGE_WINDOW if with_outage else None,
+                pool=drawn_from)
 
 
 # -- state ------------------------------------------------------------------------------
@@ -135,12 +198,31 @@ def _current_path() -> Path:
     return state_dir() / "current.json"
 
 
+# Who writes what of the open case: the run (`lab triage start`, one process) and the trainee's
+# commands (answer, hint, reveal: another terminal, while the run goes on). Each side writes only
+# its own fields over the file's latest copy, so neither undoes the other.
+RUN_FIELDS = ("outage_began_at", "outage_ended_at", "run_outcome", "run_ended_at", "first_signals", "progress")
+TRAINEE_FIELDS = ("attempts", "hints_used", "solved_at", "revealed_at")
+
+
 def save(case: Case) -> None:
     d = state_dir()
     d.mkdir(parents=True, exist_ok=True)
-    tmp = d / "current.json.tmp"
+    tmp = d / f"current.json.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(asdict(case), indent=1))
     tmp.replace(_current_path())  # atomic: `answer` may read while the run writes
+
+
+def update(case: Case, fields: tuple[str, ...]) -> None:
+    """Write `fields` of `case` into the open case's file over its latest copy, keeping the file's
+    other fields. If another case was opened meanwhile, this one is history: nothing is written."""
+    try:
+        latest = load_current()
+    except TriageError:
+        save(case)
+        return
+    if (latest.case_id, latest.started_at) == (case.case_id, case.started_at):
+        save(replace(latest, **{name: getattr(case, name) for name in fields}))
 
 
 def load_current() -> Case:
@@ -193,30 +275,37 @@ def normalise(words: list[str]) -> set[str]:
 
 
 def answer(case: Case, words: list[str], now: float | None = None) -> dict[str, Any]:
-    """Record an attempt; returns {correct, named, missing, wrong, elapsed_s, score}."""
+    """Record an attempt; returns {correct, right, wrong, missing, elapsed_s, score, counted}.
+
+    Once the case is solved an answer is checked but not counted: it is no try and leaves the
+    score and the time to solve as they were (counted False, elapsed_s the time to the solve).
+    """
     if case.revealed_at is not None:
         raise TriageError("this case was revealed: start a new one with `lab triage start`")
     now = time.time() if now is None else now
     named = normalise(words)
     truth = case.truth
     correct = named == truth
-    already = case.solved_at is not None
-    case.attempts.append({"at": now, "answer": sorted(named), "correct": correct})
-    if correct and not already:
-        case.solved_at = now
-    save(case)
+    counted = case.solved_at is None
+    if counted:
+        case.attempts.append({"at": now, "answer": sorted(named), "correct": correct})
+        if correct:
+            case.solved_at = now
+        update(case, TRAINEE_FIELDS)
     return {"correct": correct, "right": sorted(named & truth), "wrong": sorted(named - truth),
-            "missing": len(truth - named), "elapsed_s": now - case.started_at, "score": case.score}
+            "missing": len(truth - named), "elapsed_s": (now if counted else case.solved_at) - case.started_at,
+            "score": case.score, "counted": counted}
 
 
 def next_hint(case: Case) -> tuple[int, int, str]:
     """(number, total, text) of the next hint; repeats the last one when all are used."""
     hints = case.hints()
     if not hints:
-        raise TriageError(f"scenario file has no hints: add [story] hints to scenarios/{case.scenario}.toml")
+        # (not naming the file: the case is still hidden)
+        raise TriageError("this case's scenario file has no [story] hints to give")
     if case.hints_used < len(hints) and not case.closed:
         case.hints_used += 1
-        save(case)
+        update(case, TRAINEE_FIELDS)
     i = max(1, min(case.hints_used, len(hints)))
     return i, len(hints), hints[i - 1]
 
@@ -232,7 +321,7 @@ def disguise(spec, variant: str = CASE_VARIANT):
 
 class CaseProgress(BaseObserver):
     """Feeds the run's progress (any family: units done / units planned) to the outage gate,
-    and records when the outage began and ended."""
+    records when the outage began and ended, and the percent of the run done (`lab triage status`)."""
 
     def __init__(self, case: Case, gate: ExportGate | None):
         self.case, self.gate = case, gate
@@ -240,15 +329,34 @@ class CaseProgress(BaseObserver):
 
     def on_start(self, run) -> None:
         self.planned = max(run.planned_units, 1)
+        self.case.progress = 0
+        update(self.case, RUN_FIELDS)
 
     def on_unit(self, rec) -> None:
-        if self.gate is None:
-            return
-        was = self.gate.blocked
-        self.gate.progress(rec.clock / self.planned)
-        if self.gate.blocked != was:
-            self.case.outage_began_at, self.case.outage_ended_at = self.gate.began_at, self.gate.ended_at
-            save(self.case)
+        share = rec.clock / self.planned
+        changed = False
+        if self.gate is not None:
+            was = self.gate.blocked
+            self.gate.progress(share)
+            if self.gate.blocked != was:
+                self.case.outage_began_at, self.case.outage_ended_at = self.gate.began_at, self.gate.ended_at
+                changed = True
+        pct = min(100, int(100 * share))
+        if pct != self.case.progress:
+            self.case.progress, changed = pct, True
+        if changed:
+            update(self.case, RUN_FIELDS)
+
+    def on_end(self, result) -> None:
+        if result.stopped == "completed" and self.case.progress != 100:  # a clock counts from a unit's start
+            self.case.progress = 100
+            update(self.case, RUN_FIELDS)
+
+
+def practice_family(spec):
+    """The spec's family with its console told to show no unit counts, pace or seed: the share of the run instead."""
+    family = family_of(spec)
+    return replace(family, console=partial(family.console, counts=False))
 
 
 def run_case(case: Case, *, fix: bool = False, fast: bool = False, speed: float = 1.0, telemetry: str = "auto",
@@ -262,24 +370,25 @@ def run_case(case: Case, *, fix: bool = False, fast: bool = False, speed: float 
     kwargs = dict(telemetry_kwargs or {})
     if gate is not None:
         kwargs["export_gate"] = gate
-    outcome = run(hidden, seed=case.run_seed, fast=fast, speed=speed, telemetry=telemetry, quiet=quiet, live=live,
-                  verdicts=False, extra_observers=[CaseProgress(case, gate)], telemetry_kwargs=kwargs or None,
-                  console_stream=console_stream, print_summary=False)
+    outcome = run_session(hidden, practice_family(hidden), seed=case.run_seed, fast=fast, speed=speed,
+                          telemetry=telemetry, quiet=quiet, live=live, verdicts=False,
+                          extra_observers=[] if fix else [CaseProgress(case, gate)], telemetry_kwargs=kwargs or None,
+                          console_stream=console_stream, print_summary=False)
     if not fix:
         case.run_outcome = outcome.result.stopped
         case.run_ended_at = time.time()
         case.first_signals = first_signals(spec, outcome.result)
         if gate is not None:
             case.outage_began_at, case.outage_ended_at = gate.began_at, gate.ended_at
-        save(case)
+        update(case, RUN_FIELDS)  # over the answers and hints given while it ran
     return outcome
 
 
 # -- reveal ------------------------------------------------------------------------------
 
 def runbooks(alerts: list[str]) -> dict[str, str]:
-    """{alert: runbook_url} from the Prometheus alert rule files."""
-    return {name: rule.get("annotations", {}).get("runbook_url", "") for name, rule in alert_rules().items()
+    """{alert: its rule's runbook_url}, a page of this checkout as its absolute path (lab.repo.runbook_location)."""
+    return {name: runbook_location(rule.get("annotations", {}).get("runbook_url", "")) for name, rule in alert_rules().items()
             if name in alerts}
 
 
@@ -311,7 +420,7 @@ def reveal(case: Case, now: float | None = None) -> dict[str, Any]:
     spec = load_scenario(case.scenario)
     if case.revealed_at is None:
         case.revealed_at = time.time() if now is None else now
-        save(case)
+        update(case, TRAINEE_FIELDS)
     return {
         "case": case.case_id, "scenario": case.scenario, "title": spec.title, "truth": sorted(case.truth),
         "confounder": case.confounder if case.outage_began_at is not None else None,
@@ -335,5 +444,5 @@ def summarise_scores(rows: list[dict]) -> dict[str, Any]:
         "hints_per_case": round(statistics.mean(r.get("hints_used", 0) for r in rows), 2) if rows else None,
         "by_diagnosis": {d: f"{sum(1 for r in rows if r['diagnosis'] == d and r in solved)}/"
                             f"{sum(1 for r in rows if r['diagnosis'] == d)}"
-                         for d in sorted({r["diagnosis"] for r in rows})},
+                         for d in sorted({r["diagnosis"] for r in rows} - {None})},  # None: an open case's
     }

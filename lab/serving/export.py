@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Sampler, SamplingResult,
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from lab.serving.loop import RequestRecord, ServeEvent, Server, ServeResult, WindowRecord
+from lab.specs.base import hidden
 from lab.telemetry.catalogue import create
 from lab.telemetry.observer import BaseObserver
 from lab.telemetry.otel import Telemetry
@@ -68,11 +69,10 @@ class InferenceTelemetryObserver(BaseObserver):
         self._attrs = {"model": self.model}
         self._ok = {"model": self.model, "outcome": "ok"}
         self._err = {"model": self.model, "outcome": "error"}
-        self._run_span = self.t.tracer.start_span(
-            f"serve {spec.name}",
-            attributes={"lab.scenario": spec.name, "lab.variant": spec.variant, "lab.seed": server.seed,
-                        "ml.model.name": self.model, "lab.windows": server.windows,
-                        "lab.window_size": spec.stream.window_size})
+        attrs = {"lab.scenario": spec.name, "lab.variant": spec.variant, "ml.model.name": self.model}
+        if not hidden(spec):  # a practice case's span must not carry its length
+            attrs |= {"lab.seed": server.seed, "lab.windows": server.windows, "lab.window_size": spec.stream.window_size}
+        self._run_span = self.t.tracer.start_span(f"serve {spec.name}", attributes=attrs)
         self._ctx = trace.set_span_in_context(self._run_span)
         # Counters start at 0 so the series exist (and increase() works) before the first label or retrain.
         self.i["ml.inference.labels"].add(0, self._attrs)
@@ -80,21 +80,24 @@ class InferenceTelemetryObserver(BaseObserver):
         for attrs in (self._ok, self._err):
             self.i["ml.inference.requests"].add(0, attrs)
         self._flush()
-        self._log("serve_start", f"serving {self.model} for {server.windows} windows of {spec.stream.window_size} requests",
+        length = "" if hidden(spec) else f" for {server.windows} windows of {spec.stream.window_size} requests"
+        self._log("serve_start", f"serving {self.model}{length}",
                   {"ml.model.name": self.model}, SeverityNumber.INFO)
 
     def on_unit(self, rec: RequestRecord) -> None:
         ok = rec.outcome == "ok"
         attrs = self._ok if ok else self._err
         self.i["ml.inference.requests"].add(1, attrs)
-        self.i["ml.inference.request.duration"].record(rec.latency_s, attrs)
-        if ok:
-            self.i["ml.inference.confidence"].record(rec.confidence, self._attrs)
         # A new trace per request, as each request of a real service has its own.
         span = self.t.tracer.start_span(
             f"{OPERATION} {self.model}", context=None, kind=SpanKind.SERVER, start_time=rec.start_ns,
             attributes={"ml.operation.name": OPERATION, "ml.model.name": self.model,
                         "ml.model.version": rec.model_version, "lab.window": rec.window})
+        # Recorded in the request span's context: a sampled request leaves an exemplar with its
+        # trace id on the latency histogram (the SDK's default exemplar filter is trace-based).
+        self.i["ml.inference.request.duration"].record(rec.latency_s, attrs, context=trace.set_span_in_context(span))
+        if ok:
+            self.i["ml.inference.confidence"].record(rec.confidence, self._attrs)
         if span.is_recording():
             if ok:
                 span.set_attribute("ml.prediction.class", rec.prediction)

@@ -33,6 +33,16 @@ class Story(Strict):
     hints: list[str] = Field(default_factory=list)
 
 
+# The variant of a practice-mode hidden run (lab/practice: `lab triage`). Its telemetry must not
+# carry what fingerprints the scenario (the run's planned length, its recipe, its seed), so the
+# loops and observers leave those out of messages, spans and the resource when `hidden(spec)`.
+HIDDEN_VARIANT = "case"
+
+
+def hidden(spec) -> bool:
+    return spec.variant == HIDDEN_VARIANT
+
+
 class ScenarioHeader(Strict):
     """The fields every kind has; each kind's spec adds its own tables after these."""
 

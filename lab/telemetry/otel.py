@@ -1,8 +1,10 @@
 """OpenTelemetry setup: metrics, traces and logs over OTLP, in one place.
 
 Endpoint and protocol come from the standard variables (OTEL_EXPORTER_OTLP_ENDPOINT,
-OTEL_EXPORTER_OTLP_PROTOCOL, per-signal variants); the default is OTLP/HTTP on
-localhost:4318. The metric export interval defaults to the lab interval (5 s),
+OTEL_EXPORTER_OTLP_PROTOCOL, per-signal variants); the `lab` command sets the pair from
+.lab/stack.env, where `make up` records the stack it started, when the environment sets
+neither (lab/cli.py, lab.repo.stack_env_defaults); without either the default is OTLP/HTTP
+on localhost:4318. The metric export interval defaults to the lab interval (5 s),
 the same value Prometheus uses for scraping and rule evaluation (see .env).
 
 Providers are created per run and never installed globally, so importing or
@@ -30,6 +32,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.sdk.trace.sampling import Sampler
 
 import lab
+from lab.specs.base import HIDDEN_VARIANT
 
 # One interval for the whole lab: SDK export, Prometheus scrape and rule evaluation.
 # Keep in sync with LAB_INTERVAL in .env (tests/telemetry/test_otel.py checks it).
@@ -61,18 +64,18 @@ class RunIdentity:
         return self.instance or f"{socket.gethostname()}:{self.scenario}:{self.variant}"
 
     def resource(self) -> Resource:
-        return Resource.create(
-            {
-                "service.namespace": SERVICE_NAMESPACE,
-                "service.name": self.service_name,
-                "service.instance.id": self.instance_id,
-                "service.version": lab.__version__,
-                "lab.scenario": self.scenario,
-                "lab.variant": self.variant,
-                "lab.run.id": self.run_id,
-                "lab.seed": self.seed,
-            }
-        )
+        attrs = {
+            "service.namespace": SERVICE_NAMESPACE,
+            "service.name": self.service_name,
+            "service.instance.id": self.instance_id,
+            "service.version": lab.__version__,
+            "lab.scenario": self.scenario,
+            "lab.variant": self.variant,
+            "lab.run.id": self.run_id,
+        }
+        if self.variant != HIDDEN_VARIANT:  # a practice case's seed is not shown anywhere
+            attrs["lab.seed"] = self.seed
+        return Resource.create(attrs)
 
 
 def otlp_protocol() -> str:

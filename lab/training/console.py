@@ -7,6 +7,7 @@ one line per evaluation and one per notable event, so logs stay readable.
 from __future__ import annotations
 
 import math
+import re
 from collections import deque
 
 from rich.console import Group
@@ -39,7 +40,8 @@ def fmt(v: float, spec: str = ".4f") -> str:
 
 
 class ConsoleView(TerminalView):
-    def __init__(self, *, live: bool | None = None, quiet: bool = False, stream=None, verdicts: bool = True):
+    def __init__(self, *, live: bool | None = None, quiet: bool = False, stream=None, verdicts: bool = True,
+                 counts: bool = True):
         super().__init__(quiet=quiet, stream=stream)
         self.live_mode = self.console.is_terminal if live is None else live
         self.train_hist: list[float] = []
@@ -53,11 +55,19 @@ class ConsoleView(TerminalView):
         self._header = ""
         # Named diagnoses next to the signals; practice mode turns them off (they are the answer).
         self.verdicts = verdicts
+        # Steps, the step total, the pace and the seed; practice mode shows the share of the run
+        # instead (a step total at a pace names a scenario).
+        self.counts = counts
+        self._planned = 1
 
     # -- observer -------------------------------------------------------------------
     def on_start(self, run: Trainer) -> None:
         s = run.spec
-        self._header = f"[bold]{s.name}[/] ({s.variant}) · seed {run.seed} · {run.planned_steps} steps · {'fast' if run.fast else f'paced {s.pace.steps_per_second * run.speed:g} steps/s'}"
+        self._planned = max(run.planned_steps, 1)
+        if self.counts:
+            self._header = f"[bold]{s.name}[/] ({s.variant}) · seed {run.seed} · {run.planned_steps} steps · {'fast' if run.fast else f'paced {s.pace.steps_per_second * run.speed:g} steps/s'}"
+        else:
+            self._header = f"[bold]{s.name}[/] ({s.variant}) · {'fast' if run.fast else 'paced'} · progress in % of the run"
         if self.quiet:
             return
         if self.live_mode:
@@ -83,7 +93,7 @@ class ConsoleView(TerminalView):
         elif not self.quiet:
             flag = " OVERFITTING" if self.verdicts and overfitting(rec.ratio, rec.evals_since_best) else (f" >{OVERFIT_RATIO_THRESHOLD}" if rec.ratio > OVERFIT_RATIO_THRESHOLD else "")
             dead = max((v for v in rec.dead_ratio.values()), default=math.nan)
-            self.say(f"step {rec.step:5d}  train {fmt(rec.train_loss)}  val {fmt(rec.val_loss)}  "
+            self.say(f"{self._at(rec.step)}  train {fmt(rec.train_loss)}  val {fmt(rec.val_loss)}  "
                      f"ratio {fmt(rec.ratio, '.2f')}{flag}  val_acc {fmt(rec.val_acc, '.3f')}  "
                      f"max_dead {fmt(dead, '.2f')}  grad_x {fmt(self.max_grad_ratio, '.1f')}")
             self.max_grad_ratio = 0.0
@@ -91,18 +101,38 @@ class ConsoleView(TerminalView):
     def on_event(self, ev: Event) -> None:
         if ev.name not in _SHOWN_EVENTS:
             return
-        line = f"[{ev.elapsed_s:6.1f}s] step {ev.step}: {ev.message}"
+        message = self._message(ev)
+        at = f"step {ev.step}" if self.counts else f"{self._share(ev.step)}%"
+        line = f"[{ev.elapsed_s:6.1f}s] {at}: {message}"
         self.events.append(line)
         if self._live:
             self._live.update(self._render())
         elif ev.name not in {"run_start"}:
-            self.say(f"  event {ev.name}: {ev.message}")
+            self.say(f"  event {ev.name}: {message}")
 
     def on_end(self, result: RunResult) -> None:
         if self._live:
             self._live.update(self._render())
             self._live.stop()
             self._live = None
+
+    # -- progress -------------------------------------------------------------------
+    def _share(self, step: int) -> int:
+        """Percent of the planned steps done (rounded down: 100 only at the last)."""
+        return min(100, 100 * step // self._planned)
+
+    def _at(self, step: int) -> str:
+        return f"step {step:5d}" if self.counts else f"run {self._share(step):3d}%"
+
+    def _message(self, ev: Event) -> str:
+        """The loop's words, with its step numbers as shares of the run when counts are off."""
+        if self.counts:
+            return ev.message
+        if ev.name == "run_start":  # names the seed and the step total
+            return "run started"
+        if ev.name == "run_end":
+            return f"run {ev.attributes.get('outcome', 'over')}"
+        return re.sub(r"\bstep (\d+)", lambda m: f"{self._share(int(m[1]))}% of the run", ev.message)
 
     # -- rendering ------------------------------------------------------------------
     def _render(self):
@@ -127,7 +157,8 @@ class ConsoleView(TerminalView):
             t.add_row("gradient norm", fmt(s.grad_norm, ".3f"), "", "")
             t.add_row("grad norm / baseline (peak)", Text(fmt(self.max_grad_ratio, ".1f"), style="bold red" if self.max_grad_ratio > GRAD_SPIKE_WARNING else ""),
                       f"{GRAD_SPIKE_WARNING}", "")
-            t.add_row("learning rate", f"{s.lr:.3g}", "", f"step {s.step}/{s.planned_steps} · epoch {s.epoch}")
+            t.add_row("learning rate", f"{s.lr:.3g}", "", f"step {s.step}/{s.planned_steps} · epoch {s.epoch}" if self.counts
+                      else f"{self._share(s.step)}% of the run")
         parts = [Text.from_markup(self._header), t]
         if self.verdicts and e and overfitting(e.ratio, e.evals_since_best):
             parts.append(Text(f"OVERFITTING: validation/training loss > {OVERFIT_RATIO_THRESHOLD} and no new best validation "

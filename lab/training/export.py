@@ -17,6 +17,7 @@ from opentelemetry._logs import SeverityNumber
 from opentelemetry.metrics import Observation
 from opentelemetry.trace import Span, Status, StatusCode
 
+from lab.specs.base import hidden
 from lab.telemetry.catalogue import create
 from lab.telemetry.observer import BaseObserver
 from lab.telemetry.otel import Telemetry
@@ -95,12 +96,11 @@ class TelemetryObserver(BaseObserver):
     def on_start(self, run: Trainer) -> None:
         spec = run.spec
         self._latest["running"] = 1
-        self._run_span = self.t.tracer.start_span(
-            f"train {spec.name}",
-            attributes={"lab.scenario": spec.name, "lab.variant": spec.variant, "lab.seed": run.seed,
-                        "lab.planned_steps": run.planned_steps, "lab.dataset": spec.data.dataset,
-                        "lab.optimizer": spec.optimizer.name, "lab.model.hidden": list(spec.model.hidden)},
-        )
+        attrs = {"lab.scenario": spec.name, "lab.variant": spec.variant}
+        if not hidden(spec):  # a practice case's span must not carry its recipe or length
+            attrs |= {"lab.seed": run.seed, "lab.planned_steps": run.planned_steps, "lab.dataset": spec.data.dataset,
+                      "lab.optimizer": spec.optimizer.name, "lab.model.hidden": list(spec.model.hidden)}
+        self._run_span = self.t.tracer.start_span(f"train {spec.name}", attributes=attrs)
 
     def _ctx(self):
         span = self._epoch_span or self._run_span
@@ -135,7 +135,9 @@ class TelemetryObserver(BaseObserver):
         self._latest["progress"] = rec.step / rec.planned_steps
         self._counts["steps"] += 1
         self._counts["samples"] += rec.batch_size
-        self.step_duration.record(rec.duration_s)
+        # in the epoch span's context, so the histogram keeps exemplars that carry the run's trace id
+        # (the SDK's default exemplar filter is trace-based); Grafana links them to Jaeger
+        self.step_duration.record(rec.duration_s, context=self._ctx())
         if rec.nonfinite:
             self._counts["nonfinite"] += 1
 

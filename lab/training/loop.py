@@ -16,6 +16,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from lab.specs.base import hidden
 from lab.specs.training import CorruptBatch, LrBurst, TrainingSpec
 from lab.telemetry.observer import Observer
 from lab.thresholds import MAX_NONFINITE_STREAK
@@ -236,8 +237,11 @@ class Trainer:
         self._t0 = time.monotonic()
         for o in self.observers:
             o.on_start(self)
-        self._emit("run_start", 0, f"{self.spec.name} ({self.spec.variant}) seed {self.seed}: {self.planned_steps} steps planned",
-                   planned_steps=self.planned_steps)
+        if hidden(self.spec):  # a practice case: the planned length would name the scenario
+            self._emit("run_start", 0, f"{self.spec.name} ({self.spec.variant}): run started")
+        else:
+            self._emit("run_start", 0, f"{self.spec.name} ({self.spec.variant}) seed {self.seed}: {self.planned_steps} steps planned",
+                       planned_steps=self.planned_steps)
         self.model.train()
 
     def _run_epoch(self, epoch: int) -> bool:

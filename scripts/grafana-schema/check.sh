@@ -2,6 +2,10 @@
 # Validate Grafana dashboards against the JSON schema of the pinned Grafana's dashboard kind.
 #
 #   scripts/grafana-schema/check.sh <dashboard.json> ...      prints one JSON report on stdout
+#   scripts/grafana-schema/check.sh --provisioning <kind>=<file.json> ...
+#       provisioning files (as JSON) against provisioning.schema.json (kind: datasourcesFile,
+#       dashboardsFile): Grafana publishes no schema for them; that file says where each part
+#       comes from
 #
 # @grafana/schema at LAB_GRAFANA_VERSION (Apache-2.0; the npm package of the dashboard kind
 # Grafana itself is built from) ships TypeScript types, not JSON schemas: check.mjs
@@ -23,5 +27,6 @@ if ! cmp -s "$HERE/package.json" "$DIR/package.json" || [[ ! -d "$DIR/node_modul
   (cd "$DIR" && npm install --no-audit --no-fund --loglevel=error >"$DIR/npm.log" 2>&1) ||
     { echo "check.sh: npm install failed; see $DIR/npm.log" >&2; exit 1; }
 fi
-cp "$HERE/check.mjs" "$DIR/check.mjs"
+cp "$HERE/check.mjs" "$HERE/provisioning.mjs" "$HERE/provisioning.schema.json" "$DIR/"
+if [[ "${1:-}" == --provisioning ]]; then shift; exec node "$DIR/provisioning.mjs" "$@"; fi
 exec node "$DIR/check.mjs" "$@"

@@ -6,7 +6,8 @@
 #
 # A pid file whose process is gone, or whose pid now belongs to another process
 # (its start time differs from the one recorded), is just removed. Each process gets
-# SIGTERM, then SIGKILL after LAB_DOWN_TIMEOUT seconds (default 15). Data, logs and
+# SIGTERM, then SIGKILL after LAB_DOWN_TIMEOUT seconds (default 15). stack.env (the
+# stack's address, written by up.sh) is removed. Data, logs and
 # file-exporter output stay in the state directory (`make clean` removes .lab/).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -45,4 +46,4 @@ for f in "$RUN"/*.pid; do
   [[ -e "$f" ]] || continue
   stop "$(basename "$f" .pid)"
 done
-rm -f "$LAB_STATE_DIR/stack.env"
+lab_remove_stack_env native

@@ -91,6 +91,58 @@ lab_native_env() {
   export LAB_COLLECTOR_FILE_DIR="${LAB_COLLECTOR_FILE_DIR:-$LAB_STATE_DIR/otelcol}"
 }
 
+# The address of the stack `make up` started: $LAB_STATE_DIR/stack.env, written by both
+# modes once every component is healthy (native: up.sh; compose: scripts/stack.sh) and
+# removed by `make down`. KEY=VALUE lines that a shell can source (`set -a; .
+# .lab/stack.env; set +a`) and that `lab run` / `lab triage` read when the environment does
+# not set the variable (lab/repo.py stack_env_defaults; docs/stack.md "Which stack `lab`
+# talks to"). The OTLP endpoint and its protocol are written as one pair: the collector's
+# HTTP port with http/protobuf (the lab's default protocol), never a port of the other one.
+#   lab_write_stack_env native|compose
+lab_write_stack_env() {
+  local mode="$1" file="$LAB_STATE_DIR/stack.env" files var
+  case "$mode" in
+    native) files="$LAB_COLLECTOR_FILE_DIR" ;;
+    compose) files="$LAB_STATE_DIR/otelcol" ;;
+    *) echo "lab: lab_write_stack_env: unknown mode '$mode'" >&2; return 1 ;;
+  esac
+  mkdir -p "$LAB_STATE_DIR"
+  {
+    echo "# The $mode stack started by \`make up\`; removed by \`make down\`. Do not edit."
+    echo "# lab run / lab triage read it when the environment does not set a variable (docs/stack.md)."
+    _lab_kv LAB_STACK_MODE "$mode"
+    _lab_kv OTEL_EXPORTER_OTLP_ENDPOINT "http://127.0.0.1:$LAB_OTLP_HTTP_PORT"
+    _lab_kv OTEL_EXPORTER_OTLP_PROTOCOL http/protobuf
+    _lab_kv LAB_OTLP_GRPC_ENDPOINT "http://127.0.0.1:$LAB_OTLP_GRPC_PORT"
+    _lab_kv LAB_OTLP_HTTP_ENDPOINT "http://127.0.0.1:$LAB_OTLP_HTTP_PORT"
+    _lab_kv LAB_COLLECTOR_HEALTH_URL "http://127.0.0.1:$LAB_COLLECTOR_HEALTH_PORT/"
+    _lab_kv LAB_COLLECTOR_METRICS_URL "http://127.0.0.1:$LAB_COLLECTOR_METRICS_PORT/metrics"
+    _lab_kv LAB_COLLECTOR_FILE_DIR "$files"
+    _lab_kv LAB_PROMETHEUS_URL "http://127.0.0.1:$LAB_PROMETHEUS_PORT"
+    _lab_kv LAB_ALERTMANAGER_URL "http://127.0.0.1:$LAB_ALERTMANAGER_PORT"
+    _lab_kv LAB_WEBHOOK_SINK_URL "http://127.0.0.1:$LAB_WEBHOOK_SINK_PORT"
+    _lab_kv LAB_JAEGER_URL "http://127.0.0.1:$LAB_JAEGER_UI_PORT"
+    _lab_kv LAB_VICTORIALOGS_URL "http://127.0.0.1:$LAB_VICTORIALOGS_PORT"
+    if [[ "$mode" == compose ]]; then
+      _lab_kv LAB_GRAFANA_URL "http://127.0.0.1:$LAB_GRAFANA_PORT"
+      _lab_kv LAB_GRAFANA_PORT "$LAB_GRAFANA_PORT"
+    fi
+    for var in $(lab_port_vars); do _lab_kv "$var" "${!var}"; done
+  } >"$file.tmp"
+  mv -f "$file.tmp" "$file"
+}
+
+# Remove stack.env if <mode> wrote it (`make down` of the other mode leaves it alone).
+#   lab_remove_stack_env native|compose
+lab_remove_stack_env() {
+  local file="$LAB_STATE_DIR/stack.env"
+  [[ -f "$file" ]] || return 0
+  if grep -qx "LAB_STACK_MODE=$1" "$file"; then rm -f "$file"; fi
+}
+
+# KEY=VALUE, the value quoted for a shell only where it needs it (a path with spaces).
+_lab_kv() { printf '%s=%q\n' "$1" "$2"; }
+
 # The Prometheus and Alertmanager config directories for native mode. They mirror the
 # compose mounts (/etc/prometheus, /etc/alertmanager): the config files themselves are
 # symlinks to the repository's files, and only the mode-specific parts are written

@@ -52,4 +52,7 @@ while read -r name hport hpath _; do
   row "$name" "http://127.0.0.1:${!hport}$hpath" "$(info "$name")"
 done < <(lab_components)
 echo "  Grafana runs in compose mode only (no Grafana server can be built from Go modules)."
+if [[ -f "$LAB_STATE_DIR/stack.env" ]]; then
+  echo "  Address: $LAB_STATE_DIR/stack.env (what \`lab run\` and \`lab triage\` use by default)"
+fi
 exit "$rc"

@@ -12,7 +12,8 @@
 # State: ${LAB_STATE_DIR:-<repo>/.lab}/  run/*.pid  logs/*.log  prometheus/{etc,data}
 #        alertmanager/{etc,data}  victorialogs/data  otelcol/*.jsonl (file exporter)
 #        webhook-sink/alerts.jsonl  (Jaeger keeps traces in memory)
-#        stack.env (the endpoints, for scripts and tests)
+#        stack.env (the stack's address: OTLP endpoint + protocol, URLs, ports; read by
+#        `lab run` / `lab triage`, by scripts and tests; lib.sh lab_write_stack_env)
 # Waits up to LAB_UP_TIMEOUT seconds (default 60) for each component to be healthy;
 # on failure it names the log to read, stops what it started and exits 1.
 # Already running (pid files alive): prints the status and exits 0.
@@ -124,22 +125,7 @@ while read -r name hport hpath _; do
   wait_healthy "$name" "http://127.0.0.1:${!hport}$hpath"
 done < <(lab_components)
 
-cat >"$LAB_STATE_DIR/stack.env" <<EOF
-# Endpoints of the native stack started by scripts/native/up.sh (do not edit).
-LAB_STACK_MODE=native
-OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$LAB_OTLP_GRPC_PORT
-LAB_OTLP_GRPC_ENDPOINT=http://127.0.0.1:$LAB_OTLP_GRPC_PORT
-LAB_OTLP_HTTP_ENDPOINT=http://127.0.0.1:$LAB_OTLP_HTTP_PORT
-LAB_COLLECTOR_HEALTH_URL=http://127.0.0.1:$LAB_COLLECTOR_HEALTH_PORT/
-LAB_COLLECTOR_METRICS_URL=http://127.0.0.1:$LAB_COLLECTOR_METRICS_PORT/metrics
-LAB_COLLECTOR_FILE_DIR=$LAB_COLLECTOR_FILE_DIR
-LAB_PROMETHEUS_URL=http://127.0.0.1:$LAB_PROMETHEUS_PORT
-LAB_ALERTMANAGER_URL=http://127.0.0.1:$LAB_ALERTMANAGER_PORT
-LAB_WEBHOOK_SINK_URL=http://127.0.0.1:$LAB_WEBHOOK_SINK_PORT
-LAB_JAEGER_URL=http://127.0.0.1:$LAB_JAEGER_UI_PORT
-LAB_VICTORIALOGS_URL=http://127.0.0.1:$LAB_VICTORIALOGS_PORT
-EOF
-for var in "${PORT_VARS[@]}"; do echo "$var=${!var}"; done >>"$LAB_STATE_DIR/stack.env"
+lab_write_stack_env native
 
 echo "up.sh: native stack is up (state: $LAB_STATE_DIR)" >&2
 "$HERE/status.sh"

@@ -18,8 +18,7 @@ import pytest
 import yaml
 
 from lab import thresholds
-from lab.dashboards import RUNBOOKS_BASE
-from lab.repo import ROOT, alert_rules, duration_s
+from lab.repo import ROOT, RUNBOOKS_DIR, alert_rules, duration_s, rule_runbook_url
 from lab.telemetry.otel import LAB_INTERVAL_SECONDS
 
 ALERTS_DIR = ROOT / "prometheus" / "alerts"
@@ -49,9 +48,9 @@ def test_alert_follows_the_house_style(name):
     assert summary[0].isupper() and summary.endswith(".") and ". " not in summary and "{{" not in summary, summary
     assert "{{" in ann["description"], "the description must be templated (labels/value)"
     url = ann["runbook_url"]
-    # one base for rules and dashboard links (lab/dashboards RUNBOOKS_BASE), one page per alert
-    assert url == f"{RUNBOOKS_BASE}/{name}.md", url
-    page = (ROOT / "docs" / "runbooks" / f"{name}.md").read_text()
+    # one base for rules and dashboard links (LAB_RUNBOOK_BASE in .env), one page per alert
+    assert url == rule_runbook_url(name), url
+    page = (RUNBOOKS_DIR / f"{name}.md").read_text()
     headings = re.findall(r"^## (.+)$", page, flags=re.M)
     assert tuple(headings) == SECTIONS, f"{url}: sections {headings}"
     assert all(len(chunk.strip()) > 40 for chunk in re.split(r"^## .+$", page, flags=re.M)[1:]), f"{url}: empty section"
@@ -248,7 +247,19 @@ def test_pint_catches_a_rule_without_runbook(pint, tmp_path):
     (tmp_path / "prometheus/alerts").mkdir(parents=True)
     (tmp_path / ".pint.hcl").write_text((ROOT / ".pint.hcl").read_text())
     rules = (ALERTS_DIR / "training.rules.yml").read_text().replace(
-        f"          runbook_url: {RUNBOOKS_BASE}/MLLabLossSpike.md\n", "", 1)
+        f"          runbook_url: {rule_runbook_url('MLLabLossSpike')}\n", "", 1)
+    (tmp_path / "prometheus/alerts/training.rules.yml").write_text(rules)
+    proc = run_pint(pint, "--offline", "lint", "prometheus/", cwd=tmp_path)
+    assert proc.returncode != 0 and "runbook_url" in proc.stdout + proc.stderr
+
+
+def test_pint_catches_a_runbook_under_another_base(pint, tmp_path):
+    # .pint.hcl's pattern is LAB_RUNBOOK_BASE's (make runbook-links), not any URL ending in .md.
+    (tmp_path / "prometheus/alerts").mkdir(parents=True)
+    (tmp_path / ".pint.hcl").write_text((ROOT / ".pint.hcl").read_text())
+    rules = (ALERTS_DIR / "training.rules.yml").read_text().replace(
+        f"runbook_url: {rule_runbook_url('MLLabLossSpike')}\n", "runbook_url: https://example.org/elsewhere/MLLabLossSpike.md\n", 1)
+    assert "example.org" in rules
     (tmp_path / "prometheus/alerts/training.rules.yml").write_text(rules)
     proc = run_pint(pint, "--offline", "lint", "prometheus/", cwd=tmp_path)
     assert proc.returncode != 0 and "runbook_url" in proc.stdout + proc.stderr

@@ -9,6 +9,7 @@ links, and fault annotations that are off by default.
 
 import json
 import re
+from typing import get_args
 
 import pytest
 
@@ -16,7 +17,9 @@ from lab import thresholds
 from lab.dashboards import OUT_DIR, all_dashboards, path_of, to_json
 from lab.dashboards.__main__ import main as dashboards_main
 from lab.dashboards.model import ANY, FAMILIES
-from lab.repo import ROOT
+from lab.practice.triage import CASE_VARIANT
+from lab.repo import ROOT, grafana_runbook_base
+from lab.specs.base import ScenarioHeader
 
 DASHBOARDS = all_dashboards()
 IDS = [d.uid for d in DASHBOARDS]
@@ -73,7 +76,7 @@ def test_datasource_and_run_variables(d):
     for name in ("job", "scenario", "variant", "instance"):
         assert var[name]["type"] == "query" and var[name]["datasource"]["uid"] == "${datasource}"
         assert var[name]["multi"] and var[name]["allValue"] == ".+"
-    assert var["runbooks"]["query"].startswith("https://")
+    assert var["runbooks"]["query"] == grafana_runbook_base()  # LAB_RUNBOOK_BASE as Grafana opens it
 
 
 @pytest.mark.parametrize("d", DASHBOARDS, ids=IDS)
@@ -139,3 +142,12 @@ def test_fault_annotations_are_off_by_default(d):
 def test_provisioning_loads_this_directory_with_folders():
     text = (ROOT / "grafana/provisioning/dashboards/dashboards.yaml").read_text()
     assert "foldersFromFilesStructure: true" in text
+
+
+def test_the_variant_help_names_every_variant_a_run_can_carry():
+    # lab_variant values: the spec's variants plus practice mode's hidden-case variant
+    variants = set(get_args(ScenarioHeader.model_fields["variant"].annotation)) | {CASE_VARIANT}
+    for path in sorted(OUT_DIR.glob("*/*.json")):
+        var = next(v for v in json.loads(path.read_text())["templating"]["list"] if v["name"] == "variant")
+        for name in variants:
+            assert f"{name} = " in var["description"], (path.name, name)

@@ -3,16 +3,16 @@
 Each threshold a panel draws names the alert it mirrors (lab/dashboards, `Threshold.alert`).
 For every such alert present in prometheus/alerts/*.rules.yml the number must appear in the
 alert's expression, and every runbook a dashboard links must be its alert rule's runbook_url
-(RUNBOOKS_BASE/<Alert>.md, the one base in lab/dashboards). Alerts not in
+(both from LAB_RUNBOOK_BASE in .env: lab.repo.rule_runbook_url, grafana_runbook_base). Alerts not in
 the rules yet must at least be ones a scenario promises (`alerts = [...]`), so a typo cannot
 hide; once any lab (MLLab*) alert rule exists for a family, all of that family's must.
 """
 
 import re
 
-from lab.dashboards import RUNBOOKS_BASE, all_dashboards
+from lab.dashboards import all_dashboards
 from lab.dashboards.model import ANY, INFERENCE, TRAINING
-from lab.repo import ROOT, alert_rules
+from lab.repo import RUNBOOKS_DIR, alert_rules, grafana_runbook_base, rule_runbook_url, runbook_base
 from lab.specs.loader import known_scenarios, load_scenario
 
 FAMILY_OF_KIND = {"training": TRAINING, "inference": INFERENCE}
@@ -73,18 +73,21 @@ def test_runbook_links_match_the_rules():
     for dash, panel, alert in sorted(linked):
         assert alert in rules, f"{dash} / {panel} links the runbook of {alert}, which has no alert rule"
         url = rules[alert].get("annotations", {}).get("runbook_url")
-        assert url == f"{RUNBOOKS_BASE}/{alert}.md", f"{alert}: rule says {url}, dashboards link {RUNBOOKS_BASE}/{alert}.md"
-        assert (ROOT / "docs" / "runbooks" / f"{alert}.md").is_file(), f"no docs/runbooks/{alert}.md"
+        assert url == rule_runbook_url(alert), f"{alert}: rule says {url}, LAB_RUNBOOK_BASE says {rule_runbook_url(alert)}"
+        assert (RUNBOOKS_DIR / f"{alert}.md").is_file(), f"no docs/runbooks/{alert}.md"
 
 
 def test_every_alert_rule_links_under_the_dashboards_runbook_base():
     """The overview's alert table links ${runbooks}/<alertname>.md for whatever fires."""
     for name, rule in alert_rules().items():
-        assert rule.get("annotations", {}).get("runbook_url") == f"{RUNBOOKS_BASE}/{name}.md", name
-        assert (ROOT / "docs" / "runbooks" / f"{name}.md").is_file(), name
+        assert rule.get("annotations", {}).get("runbook_url") == rule_runbook_url(name), name
+        assert (RUNBOOKS_DIR / f"{name}.md").is_file(), name
 
 
 def test_the_dashboards_runbooks_variable_is_the_base():
+    """The same page: the rule's runbook_url and a panel link differ only in where the base is opened."""
     for d in all_dashboards():
         var = next(v for v in d.variables if v["name"] == "runbooks")
-        assert var["query"] == var["current"]["value"] == RUNBOOKS_BASE, d.uid
+        assert var["query"] == var["current"]["value"] == grafana_runbook_base(), d.uid
+    base, opened = runbook_base(), grafana_runbook_base()
+    assert opened == base or (base, opened) == ("docs/runbooks", "/public/runbooks")

@@ -188,3 +188,72 @@ def test_status_reveal_and_scores_speak_json(capsys, monkeypatch):
     scores = json.loads(capsys.readouterr().out)
     assert [c["case_id"] for c in scores["cases"]] == ["abc123"] and scores["cases"][0]["solved"] is False
     assert scores["summary"]["cases"] == 1
+
+
+def test_an_answer_after_the_solve_is_no_try_and_changes_no_score():
+    c = _case("overfit")
+    t.answer(c, ["stalled"], now=1010.0)
+    assert t.answer(c, ["overfitting"], now=1070.0)["counted"]
+    again = t.answer(c, ["overfitting"], now=1100.0)  # the same correct answer, once more
+    assert again["correct"] and not again["counted"] and again["elapsed_s"] == 70.0
+    late = t.answer(c, ["diverged"], now=1200.0)  # a wrong one after the solve
+    assert not late["correct"] and not late["counted"]
+    for case in (c, t.load_current()):
+        assert len(case.attempts) == 2 and case.solved_at == 1070.0 and case.score == 100 - t.WRONG_PENALTY
+    # a state file of an older version that kept answers given after the solve scores the same
+    old = _case("overfit", attempts=[{"at": 1010.0, "answer": ["stalled"], "correct": False},
+                                     {"at": 1070.0, "answer": ["overfitting"], "correct": True},
+                                     {"at": 1200.0, "answer": ["diverged"], "correct": False}], solved_at=1070.0)
+    assert old.score == 100 - t.WRONG_PENALTY
+
+
+def test_answering_a_solved_case_again_says_so_and_keeps_the_count(capsys):
+    from lab.cli import main
+
+    _case("overfit")
+    assert main(["triage", "answer", "overfitting"]) == 0
+    assert "Correct" in capsys.readouterr().out
+    assert main(["triage", "answer", "overfitting"]) == 0
+    assert "already solved" in capsys.readouterr().out
+    assert main(["triage", "answer", "stalled"]) == 1
+    assert "do not count" in capsys.readouterr().out
+    assert main(["triage", "status", "--json"]) == 0
+    import json
+    status = json.loads(capsys.readouterr().out)
+    assert (status["state"], status["answers"], status["score"]) == ("solved", 1, 100)
+
+
+def test_the_run_and_the_trainee_never_undo_each_others_writes():
+    run_side = _case("overfit")  # the object `lab triage start` holds while the run goes
+    trainee = t.load_current()  # another terminal
+    t.answer(trainee, ["stalled"], now=1010.0)
+    t.next_hint(trainee)
+    run_side.run_outcome, run_side.first_signals = "completed", {"overfitting": {"at": 40, "unit": "step"}}
+    t.update(run_side, t.RUN_FIELDS)
+    stored = t.load_current()
+    assert len(stored.attempts) == 1 and stored.hints_used == 1 and stored.run_outcome == "completed"
+    t.answer(trainee, ["overfitting"], now=1070.0)  # a trainee copy from before the run's write
+    stored = t.load_current()
+    assert stored.solved_at == 1070.0 and stored.run_outcome == "completed" and stored.first_signals
+    # a run whose case was abandoned for a new one writes nothing over the new one
+    t.open_case(t.pick_case(11))
+    run_side.run_outcome = "interrupted"
+    t.update(run_side, t.RUN_FIELDS)
+    assert t.load_current().case_id == t.pick_case(11).case_id and t.load_current().run_outcome is None
+
+
+def test_answers_given_while_the_case_runs_survive_its_end(monkeypatch):
+    from types import SimpleNamespace
+
+    def run(spec, family, **kw):  # the run: meanwhile the trainee answers from another terminal
+        t.answer(t.load_current(), ["overfitting"], now=1070.0)
+        return SimpleNamespace(result=SimpleNamespace(stopped="completed"))
+
+    monkeypatch.setattr(t, "run_session", run)
+    monkeypatch.setattr(t, "practice_family", lambda spec: None)
+    monkeypatch.setattr(t, "first_signals", lambda spec, result: {"overfitting": {"at": 40, "unit": "step"}})
+    c = _case("overfit")
+    t.run_case(c, fast=True, telemetry="off")
+    stored = t.load_current()
+    assert stored.run_outcome == "completed" and stored.first_signals
+    assert stored.solved_at == 1070.0 and len(stored.attempts) == 1 and stored.score == 100

@@ -13,7 +13,7 @@ from opentelemetry.trace import StatusCode
 from lab.serving.loop import MIN_LABELS, Server, schedule
 from lab.serving.model import expected_calibration_error, make_world
 from lab.serving.run import run_serving
-from lab.specs.base import SpecError
+from lab.specs.base import HIDDEN_VARIANT, SpecError
 from lab.specs.loader import build_spec
 from lab.specs.serving import FEATURES
 from lab.telemetry.catalogue import ALLOWED_ATTRIBUTES, CATALOGUE
@@ -259,3 +259,22 @@ def test_series_budget_of_an_inference_run(exported):
     _, data, *_ = exported
     total = sum(len(p.bucket_counts) + 2 if isinstance(m.data, Histogram) else 1 for _, m, p in _points(data))
     assert total == 92
+
+
+def test_request_latencies_keep_exemplars_of_sampled_request_traces(exported):
+    _, data, spans, _ = exported
+    requests = {s.context.trace_id for s in spans if s.name == "predict credit-risk"}
+    ex = [e for _, m, p in _points(data) if m.name == "ml.inference.request.duration" for e in p.exemplars]
+    assert ex and {e.trace_id for e in ex} <= requests
+
+
+def test_a_practice_case_leaves_its_length_and_seed_out_of_spans_and_logs():
+    reader, spans, logs = InMemoryMetricReader(), InMemorySpanExporter(), InMemoryLogRecordExporter()
+    case = small().model_copy(update={"name": "mystery", "variant": HIDDEN_VARIANT})
+    run_serving(case, seed=3, fast=True, telemetry="off", quiet=True,
+                telemetry_kwargs={"metric_readers": [reader], "span_exporters": [spans], "log_exporters": [logs]})
+    root = next(s for s in spans.get_finished_spans() if s.name == "serve mystery")
+    assert not {"lab.seed", "lab.windows", "lab.window_size"} & set(root.attributes)
+    assert "lab.seed" not in root.resource.attributes
+    start = next(lg.log_record for lg in logs.get_finished_logs() if lg.log_record.attributes["lab.event"] == "serve_start")
+    assert "windows" not in str(start.body)

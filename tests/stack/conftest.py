@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ from types import SimpleNamespace
 
 import pytest
 import requests
+import yaml
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
@@ -206,11 +208,9 @@ def run_logs(stack, run_id: str, until: str, timeout: float = 60) -> dict[str, l
 
 
 def check_diverged_run(stack, summary: dict) -> None:
-    """A `diverged` run: its trace by id from Jaeger, its events from VictoriaLogs, with attributes.
-
-    The trace is read through Jaeger's v3 API. Its v1 API (/api/traces, what Grafana's Jaeger
-    datasource reads, checked on an overfit run) answered HTTP 500 for this trace while the lab
-    put NaN/inf on span attributes; they go there as text now (docs/stack.md)."""
+    """A `diverged` run: its trace by id from Jaeger (v3 API; check_grafana_links reads the same
+    trace through v1, which answered 500 while non-finite losses went on spans as floats),
+    its events from VictoriaLogs, with attributes."""
     run_id = summary["run_id"]
     trace_id = root_trace_id(stack, run_id, "train diverged")
     spans = wait_for_trace(stack, trace_id, lambda s: any(x["name"] == "train diverged" for x in s))
@@ -268,6 +268,74 @@ def check_drift_run(stack, summary: dict) -> None:
     assert any("debt_ratio" in r["lab.drifted_features"] for r in drift)  # the step at window 12
 
 
+# --- the links Grafana's datasources are provisioned with, followed by hand ---------------------
+
+DATASOURCES = {d["uid"]: d for d in
+               yaml.safe_load((ROOT / "grafana/provisioning/datasources/datasources.yaml").read_text())["datasources"]}
+
+
+def _seconds(duration: str) -> float:
+    m = re.fullmatch(r"(-?\d+)(ms|s|m|h)", duration)
+    assert m, duration
+    return int(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
+def exemplar_trace_ids(stack, histogram: str, scenario: str, start: float, end: float) -> set[str]:
+    """Trace ids on `histogram`'s exemplars for one scenario, read the way Grafana's Prometheus
+    datasource does (/api/v1/query_exemplars), under the label its exemplarTraceIdDestinations names."""
+    label = DATASOURCES["prometheus"]["jsonData"]["exemplarTraceIdDestinations"][0]["name"]
+    r = requests.get(f"{stack.prometheus_url}/api/v1/query_exemplars", timeout=10,
+                     params={"query": f'{histogram}_bucket{{lab_scenario="{scenario}"}}', "start": start, "end": end})
+    r.raise_for_status()
+    return {e["labels"][label] for s in r.json()["data"] for e in s["exemplars"] if label in e["labels"]}
+
+
+def check_grafana_links(stack, summary: dict, root_name: str, histogram: str) -> None:
+    """Follow each link datasources.yaml provisions, as Grafana would, on one real run:
+    a latency/step-duration exemplar -> its trace in Jaeger (v1 API, Grafana's); the run's trace ->
+    its log records in VictoriaLogs (tracesToLogsV2's LogsQL query, its time shifts); a log
+    record's trace_id field (the VictoriaLogs derived field) -> the trace in Jaeger."""
+    run_id = summary["run_id"]
+    (root,) = stack.wait_for_exported("traces", lambda s: s["resource"].get("lab.run.id") == run_id
+                                      and s["name"] == root_name)
+    trace_id = root["traceId"]
+    t0, t1 = int(root["startTimeUnixNano"]) / 1e9, int(root["endTimeUnixNano"]) / 1e9
+
+    # metrics -> traces: the run's histogram carries exemplars whose trace ids Jaeger knows
+    # (other runs of the scenario may have left exemplars too: one of them must be this run's)
+    def linked_to_this_run():
+        ids = exemplar_trace_ids(stack, histogram, summary["scenario"], t0 - 1, t1 + 30)
+        for tid in sorted(ids)[:50]:
+            spans = jaeger_trace(stack, tid, api="v1")
+            if spans and all(s["process"].get("lab.run.id") == run_id for s in spans):
+                return spans
+        return None
+    spans = stack.poll(f"an exemplar on {histogram} linking to a trace of run {run_id}", linked_to_this_run, 90)
+    assert spans[0]["service"] == root["resource"]["service.name"]
+
+    # traces -> logs: the Jaeger datasource's query, expanded as Grafana does, in its time window
+    link = DATASOURCES["jaeger"]["jsonData"]["tracesToLogsV2"]
+    assert link["datasourceUid"] == "victorialogs" and link["customQuery"]
+    query = link["query"].replace("$$", "$").replace("${__trace.traceId}", trace_id)
+    start, end = t0 + _seconds(link["spanStartTimeShift"]), t1 + _seconds(link["spanEndTimeShift"])
+
+    def logs():
+        r = requests.get(f"{victorialogs_url(stack)}/select/logsql/query", timeout=10,
+                         params={"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}"})
+        r.raise_for_status()
+        records = [json.loads(line) for line in r.text.splitlines() if line.strip()]
+        return records if any(x.get("lab.event", "").endswith("_end") for x in records) else None
+    records = stack.poll(f"logs of trace {trace_id} via the Jaeger datasource's query", logs, timeout=60)
+    assert {x["trace_id"] for x in records} == {trace_id}
+    assert {x["lab.run.id"] for x in records} == {run_id}
+
+    # logs -> traces: the derived field takes the record's trace_id field as the trace id
+    field = DATASOURCES["victorialogs"]["jsonData"]["derivedFields"][0]
+    assert field["matcherType"] == "label" and field["datasourceUid"] == "jaeger"
+    value = field["url"].replace("$$", "$").replace("${__value.raw}", records[0][field["matcherRegex"]])
+    assert any(s["name"] == root_name for s in wait_for_trace(stack, value, api="v1"))
+
+
 @pytest.fixture(scope="session")
 def e2e() -> SimpleNamespace:
     """The shared checks above, for test_backends.py and test_compose_stack.py."""
@@ -276,4 +344,5 @@ def e2e() -> SimpleNamespace:
         wait_for_trace=wait_for_trace, logsql=logsql, wait_for_logs=wait_for_logs, probe_delays=probe_delays,
         run_scenario=run_scenario, root_trace_id=root_trace_id, run_logs=run_logs,
         check_diverged_run=check_diverged_run, check_overfit_run=check_overfit_run, check_drift_run=check_drift_run,
+        check_grafana_links=check_grafana_links,
     )

@@ -65,5 +65,14 @@ def test_drift_alarms_in_victorialogs_and_serving_trace_in_jaeger(native_stack, 
     e2e.check_drift_run(native_stack, runs["drift-sudden"])
 
 
+def test_grafana_links_training_exemplar_to_trace_to_logs_and_back(native_stack, runs, e2e):
+    e2e.check_grafana_links(native_stack, runs["overfit"], "train overfit", "ml_training_step_duration_seconds")
+
+
+def test_grafana_links_request_exemplar_to_trace_to_logs_and_back(native_stack, runs, e2e):
+    e2e.check_grafana_links(native_stack, runs["drift-sudden"], "serve drift-sudden",
+                            "ml_inference_request_duration_seconds")
+
+
 def test_victorialogs_data_is_on_disk_in_the_state_dir(native_stack, runs):
     assert any((native_stack.state_dir / "victorialogs" / "data").rglob("*")), "no VictoriaLogs data written"

@@ -31,7 +31,7 @@ import requests
 import yaml
 
 from lab.dev.stack import COMPONENTS, NativeStack
-from lab.repo import ROOT
+from lab.repo import ROOT, read_stack_env
 
 pytestmark = pytest.mark.stack
 
@@ -284,11 +284,21 @@ def test_scenario_trace_in_jaeger_and_logs_in_victorialogs(compose_stack, diverg
     e2e.check_diverged_run(compose_stack, diverged)
 
 
+def test_grafana_links_from_exemplar_to_trace_to_logs_and_back(compose_stack, diverged, e2e):
+    e2e.check_grafana_links(compose_stack, diverged, "train diverged", "ml_training_step_duration_seconds")
+
+
 def test_make_down_removes_the_containers_and_the_volume_keeps_prometheus_data(engine, compose_stack, diverged):
     sel = f'ml_training_steps_total{{instance="{HOST}:diverged:fault"}}'
     at = time.time()
     assert compose_stack.query(sel)
+    # `make up` recorded the stack's address for `lab run` (one pair: the HTTP port, OTLP/HTTP) ...
+    stack_env = read_stack_env(engine.state_dir / "stack.env")
+    assert stack_env["LAB_STACK_MODE"] == "compose" and stack_env["LAB_PROMETHEUS_URL"] == compose_stack.prometheus_url
+    assert (stack_env["OTEL_EXPORTER_OTLP_ENDPOINT"], stack_env["OTEL_EXPORTER_OTLP_PROTOCOL"]) == \
+        (compose_stack.otlp_http_endpoint, "http/protobuf")
     run("make", "-s", "down", env=engine.stack_env())
+    assert not (engine.state_dir / "stack.env").exists()  # ... and `make down` removes it
     assert containers(engine) == {}
     volumes = engine.docker("volume", "ls", "--format", "{{.Name}}").stdout.split()
     # the named volumes stay, and nothing else (an image's anonymous VOLUME would pile up)

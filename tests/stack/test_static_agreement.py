@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from lab.repo import ROOT
+from lab.repo import GRAFANA_RUNBOOK_PATH, ROOT
 
 
 def read_dotenv() -> dict[str, str]:
@@ -427,7 +427,9 @@ def test_grafana_datasource_uids_and_urls():
 def test_the_logs_datasource_plugin_is_installed_at_container_start():
     plugin = next(d["type"] for d in DATASOURCES if d["uid"] == "victorialogs")
     env = RAW_COMPOSE["services"]["grafana"]["environment"]
-    assert plugin in env["GF_PLUGINS_PREINSTALL_SYNC"].split(",")
+    # pinned: `<id>@<version>`, the version from .env (a bare id would install whatever is newest)
+    assert f"{plugin}@${{LAB_GRAFANA_VICTORIALOGS_PLUGIN_VERSION}}" in env["GF_PLUGINS_PREINSTALL_SYNC"].split(",")
+    assert re.fullmatch(r"\d+\.\d+\.\d+", ENV["LAB_GRAFANA_VICTORIALOGS_PLUGIN_VERSION"])
 
 
 def test_grafana_datasource_links_point_at_existing_uids():
@@ -531,3 +533,13 @@ def test_config_files_open_with_a_header_saying_how_they_are_loaded(path):
     joined = " ".join(header).lower()
     if path not in {".env"}:
         assert "compose" in joined and "native" in joined, f"{path}: header should say how compose and native mode load it"
+
+
+def test_grafana_serves_the_runbooks_where_the_dashboards_link_them():
+    # With LAB_RUNBOOK_BASE=docs/runbooks (.env) the dashboards link /public/runbooks/<Alert>.md on
+    # Grafana's own address (lab.repo.grafana_runbook_base). Grafana serves its static root,
+    # <GF_PATHS_HOME>/public = /usr/share/grafana/public in the image, at /public/.
+    grafana = RAW_COMPOSE["services"]["grafana"]
+    assert f"./docs/runbooks:/usr/share/grafana{GRAFANA_RUNBOOK_PATH}:ro" in grafana["volumes"]
+    assert not {"GF_PATHS_HOME", "GF_SERVER_STATIC_ROOT_PATH"} & set(grafana.get("environment", {}))
+    assert (ROOT / "docs" / "runbooks" / "README.md").is_file()

@@ -10,6 +10,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from lab.repo import read_dotenv
+from lab.specs.base import HIDDEN_VARIANT
 from lab.specs.loader import build_spec
 from lab.telemetry.catalogue import ALLOWED_ATTRIBUTES, BY_NAME, CATALOGUE, prometheus_series_count
 from lab.telemetry.otel import LAB_INTERVAL_SECONDS, DeliveryCounter, RunIdentity, Telemetry, export_interval_ms
@@ -205,3 +206,31 @@ def test_delivery_is_counted_by_export_result_so_nothing_delivered_is_told_from_
     assert (counter.delivered, counter.failed) == (1, 2)
     assert not Outcome(None, None, True, export_errors=2, exports_delivered=1, exports_failed=2).delivered_nothing
     assert not Outcome(None, None, False).delivered_nothing  # nothing streamed: nothing to deliver
+
+
+def test_step_durations_keep_exemplars_with_the_runs_trace_id(tiny_spec):
+    # Grafana's exemplar link (Prometheus -> Jaeger) needs them; the SDK keeps an exemplar only
+    # for a measurement recorded inside a sampled span
+    _, data, spans, _, _ = _run(tiny_spec)
+    root = next(s for s in spans if s.name == "train tiny")
+    (point,) = [p for _, m, p in _points(data) if m.name == "ml.training.step.duration"]
+    assert point.exemplars
+    assert {e.trace_id for e in point.exemplars} == {root.context.trace_id}
+
+
+def test_a_practice_case_leaves_length_recipe_and_seed_out_of_spans_logs_and_resource(tiny_spec):
+    # `lab triage` runs a disguised spec (variant "case"): 600 planned steps, SGD or a seed
+    # on a span or log would name the scenario in Jaeger or VictoriaLogs
+    case = tiny_spec.model_copy(update={"name": "mystery", "variant": HIDDEN_VARIANT})
+    result, data, spans, logs, _ = _run(case, seed=7)
+    root = next(s for s in spans if s.name == "train mystery")
+    leaks = {"lab.seed", "lab.planned_steps", "lab.dataset", "lab.optimizer", "lab.model.hidden"}
+    assert not leaks & set(root.attributes) and not leaks & {k for lr in logs for k in lr.log_record.attributes}
+    assert "lab.seed" not in root.resource.attributes
+    assert all("lab.seed" not in rm.resource.attributes for rm in data.resource_metrics)
+    bodies = " ".join(str(lr.log_record.body) for lr in logs)
+    assert "planned" not in bodies and "seed" not in bodies
+    # the same run undisguised does carry them: the test can fail
+    _, _, spans, logs, _ = _run(tiny_spec, seed=7)
+    assert leaks <= set(next(s for s in spans if s.name == "train tiny").attributes)
+    assert any("steps planned" in str(lr.log_record.body) for lr in logs)
