@@ -89,7 +89,7 @@ MAPPED = {
         Mapped("tests/stack/test_stack_address.py", '_make("up", make_vars)',
                "`make up` with every port overridden on the make command line"),
     "scripts/stack.sh up --native": Mapped("lab/dev/stack.py", 'NATIVE / "up.sh"',
-                                           "the native_stack fixture (tests/stack/test_native_stack.py) runs "
+                                           "the session's native stack fixture (tests/stack/test_native_stack.py) runs "
                                            "scripts/native/up.sh, what `scripts/stack.sh up --native` runs"),
     "curl -s http://127.0.0.1:9428/select/logsql/query --data-urlencode "
     "'query=\"lab.run.id\":\"<run id>\" AND \"lab.event\":nonfinite'":

@@ -69,7 +69,7 @@ PICTURES = (
 # own pace (12 steps/s): at x4 that is one export, so the loss would show no history before
 # NaN. Its loss climbs from ~30 to ~1e29 over its last ten finite steps: at x0.05 (0.6 steps/s,
 # 3 steps per export) that climb spans four exports of the minibatch peak (the run: ~2 min).
-SPEEDS = {"diverged": 0.05}
+SPEEDS = {"diverged": 1 / 20}  # a pace, not a threshold
 
 
 def speed_of(scenario: str, speed: float) -> float:
