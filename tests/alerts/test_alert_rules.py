@@ -173,7 +173,9 @@ MUTANTS = [
     ("inference", "          > 0.01", ["          > 0.0115", "          > 0.0085"]),
     ("inference", 'le="0.1"', ['le="0.25"']),
     ("inference", "for: 15s", ["for: 10s", "for: 20s"]),
-    ("inference", "increase(ml_drift_windows_total[10s]) > 0", ["increase(ml_drift_windows_total[10m]) > 0"]),
+    ("inference", "increase(ml_drift_windows_total[15s]) > 0", ["increase(ml_drift_windows_total[10s]) > 0",
+                                                               "increase(ml_drift_windows_total[20s]) > 0",
+                                                               "increase(ml_drift_windows_total[10m]) > 0"]),
     ("inference", "for: 30s", ["for: 25s", "for: 35s"]),
 ]
 
