@@ -21,6 +21,8 @@ Exit status (every command):
     2    invalid command line, option value, scenario file or --set override
     3    `run --telemetry on` delivered nothing: every OTLP export failed
     130  interrupted (Ctrl-C), at any moment, also while starting up
+    143  terminated (SIGTERM: `timeout`, `docker stop`, systemd, CI cancellation); a run stops
+         exactly as on Ctrl-C (final export, run-end record, root span, running=0, summary)
     141  stdout was closed early (e.g. `lab list | head -1`): the rest is dropped quietly
 """
 
@@ -49,6 +51,7 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_NOT_DELIVERED = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a process the signal killed
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader went away
 
 DEBUG_FLAG = "--debug"
@@ -57,7 +60,7 @@ DEBUG_FLAG = "--debug"
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lab", description="ML observability lab: train real models into failure and watch the signals.",
                                 epilog="Exit status: 0 ok, 1 unexpected error (see --debug), 2 invalid input, "
-                                       "3 --telemetry on delivered nothing, 130 interrupted, 141 stdout closed.")
+                                       "3 --telemetry on delivered nothing, 130 interrupted, 141 stdout closed, 143 terminated.")
     p.add_argument("--version", action="version", version=f"lab {lab.__version__}")
     p.add_argument(DEBUG_FLAG, action="store_true", help="show the traceback of an unexpected error (allowed anywhere on the line)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -185,21 +188,36 @@ def _stdout_closed() -> int:
 
 
 _interrupted = threading.Event()  # set by Ctrl-C: the exit status is 130 even if the interrupt was swallowed
+_terminated = threading.Event()  # set by SIGTERM: 143
 
 
-def _on_interrupt(signum, frame) -> None:
-    _interrupted.set()
+def _on_stop_signal(signum, frame) -> None:
+    (_terminated if signum == signal.SIGTERM else _interrupted).set()
     raise KeyboardInterrupt
 
 
 def _interrupts_raise() -> None:
-    """Ctrl-C raises KeyboardInterrupt from here on: a run stops cleanly and says so (lab/__main__.py quits at once before).
+    """Ctrl-C and SIGTERM raise KeyboardInterrupt from here on: a run stops cleanly and says so.
 
-    The flag makes the exit status 130 also when the interrupt landed where Python ignores
+    SIGTERM is what `timeout`, `docker stop`, systemd and a cancelled CI job send: without a
+    handler the process died with no final export, no run-end record and `running` stuck at 1
+    (MLLabTelemetryStopped then paged for a deliberate stop). lab/__main__.py quits at once on
+    Ctrl-C before this; SIGTERM keeps its default there (no Python frame runs, no traceback).
+    The flags set the exit status also when the signal landed where Python ignores
     exceptions (a finalizer, an exporter's flush at shutdown).
     """
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, _on_interrupt)
+        signal.signal(signal.SIGINT, _on_stop_signal)
+        signal.signal(signal.SIGTERM, _on_stop_signal)
+
+
+def _stop_status(code: int) -> int:
+    """The exit status after a stop signal: 143 for SIGTERM, 130 for Ctrl-C, else the command's own."""
+    if _terminated.is_set() and code in (EXIT_OK, EXIT_INTERRUPTED):
+        return EXIT_TERMINATED
+    if _interrupted.is_set() and code == EXIT_OK:
+        return EXIT_INTERRUPTED
+    return code
 
 
 class _StackAddress:
@@ -236,12 +254,12 @@ def _main(argv: list[str], debug: bool) -> int:
         args = build_parser().parse_args(argv)
         code = COMMANDS[args.command](args)
         sys.stdout.flush()
-        return EXIT_INTERRUPTED if _interrupted.is_set() and code == EXIT_OK else code
+        return _stop_status(code)
     except SystemExit as exc:  # argparse: --help, --version (0), a usage error (2, already explained)
         return exc.code if isinstance(exc.code, int) else EXIT_OK if exc.code is None else EXIT_USAGE
     except KeyboardInterrupt:
-        _error("interrupted", prefix="lab: ")
-        return EXIT_INTERRUPTED
+        _error("terminated (SIGTERM)" if _terminated.is_set() else "interrupted", prefix="lab: ")
+        return _stop_status(EXIT_INTERRUPTED)
     except BrokenPipeError:
         return _stdout_closed()
     except (SpecError, ValueError) as exc:  # invalid input: a scenario, a --set, a data setting the dataset cannot satisfy
