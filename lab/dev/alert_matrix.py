@@ -107,6 +107,7 @@ class MatrixResult:
     inference_seeds: list[int] = field(default_factory=list)
     inference_speed: float = 1.0
     latency: list["LatencyRow"] = field(default_factory=list)
+    misses: list[str] = field(default_factory=list)  # one line per wrong cell: what Prometheus saw (explain_misses)
 
     def alarm_driven(self, row: str) -> bool:
         """A fix that acts on the alarm (an inference fix retrains once drift or an accuracy drop has
@@ -317,6 +318,7 @@ def run_fast_matrix(stack: NativeStack, seeds: list[int], scenarios: list[str] |
         _wait_until_settled(stack, result, rules, t0, last_run_end, max_wait_s, killed_run)
         result.wait_seconds = time.time() - last_run_end
     result.latency += _inference_latency(stack, result, rules, poller.first, onset_files)
+    result.misses = explain_misses(stack, result, rules, t0)
     return result
 
 
@@ -379,6 +381,89 @@ def _collect(stack: NativeStack, result: MatrixResult, t0: float) -> None:
                 am[row][a["labels"]["alertname"]].append(seed)
     result.prometheus = {r: {a: sorted(s) for a, s in d.items()} for r, d in prom.items()}
     result.alertmanager = {r: {a: sorted(s) for a, s in d.items()} for r, d in am.items()}
+
+
+# --- why a cell is wrong ---------------------------------------------------------------------
+
+# The series every run of a family exports at each interval: its samples show whether the run's
+# data reached Prometheus, and with which gaps.
+HEARTBEAT = {"training": "ml_training_steps_total", "inference": "ml_drift_windows_total"}
+
+
+def _wrong_cells(m: MatrixResult) -> list[tuple[str, int, str, bool]]:
+    """(row, seed, alert, expected) for every expected alert that did not fire in Prometheus
+    and every unexpected one that did (alarm-driven fixes are not judged)."""
+    out = []
+    for row, expected in m.expected.items():
+        if m.alarm_driven(row):
+            continue
+        for alert in m.alerts:
+            fired = set(m.prometheus.get(row, {}).get(alert, []))
+            for seed in m.seeds_of(row):
+                if (alert in expected) != (seed in fired):
+                    out.append((row, seed, alert, alert in expected))
+    return out
+
+
+def _collector_failures(stack: NativeStack) -> str:
+    """The collector's refused and failed metric points so far (its own metrics, scraped by Prometheus)."""
+    parts = []
+    for what, name in (("refused by the receiver", "otelcol_receiver_refused_metric_points.*"),
+                       ("failed to send", "otelcol_exporter_send_failed_metric_points.*")):
+        try:
+            total = sum(float(r["value"][1]) for r in stack.query(f'{{__name__=~"{name}"}}'))
+        except requests.RequestException:
+            continue
+        parts.append(f"{total:g} points {what}")
+    return ", ".join(parts) or "collector metrics unavailable"
+
+
+def _longest_streak(times: list[float], step: float) -> float:
+    """Longest run of consecutive evaluation steps in `times`, in seconds."""
+    best = run = 0
+    for prev, cur in zip([None, *times], times):
+        run = run + 1 if prev is not None and cur - prev <= step * 1.5 else 1
+        best = max(best, run)
+    return (best - 1) * step if best else 0.0
+
+
+def explain_misses(stack: NativeStack, m: MatrixResult, rules: dict, t0: float) -> list[str]:
+    """One line per wrong cell: whether the run's series reached Prometheus (samples, largest
+    gap), how long the rule's condition held when re-evaluated over the stored data (against
+    its `for:`), and the collector's refused and failed points. A condition that held long
+    enough on the stored data but never fired points at timing (late samples, the evaluation
+    clock); no samples or large gaps point at the pipeline; a condition that never held
+    points at the lesson (the recipe or the threshold)."""
+    wrong = _wrong_cells(m)
+    if not wrong:
+        return []
+    end = time.time()
+    window = int(end - t0) + 60
+    collector = _collector_failures(stack)
+    lines = []
+    for row, seed, alert, expected in wrong:
+        name, variant = row.split(":")
+        instance = KILLED[0] if row == ":".join(KILLED) else name
+        inst = _instance(m.tag, instance, variant, seed)
+        kind = "training" if row == ":".join(KILLED) else m._kinds().get(name, "training")
+        heartbeat = HEARTBEAT[kind]
+        try:
+            raw = stack.query(f'{heartbeat}{{instance="{inst}"}}[{window}s]')
+            ts = [float(t) for t, _ in raw[0]["values"]] if raw else []
+            gap = max((b - a for a, b in zip(ts, ts[1:])), default=0.0)
+            series = f"{len(ts)} samples of {heartbeat}" + (f", largest gap {gap:.1f} s" if len(ts) > 1 else "")
+            r = requests.get(f"{stack.prometheus_url}/api/v1/query_range", timeout=60, params={
+                "query": rules[alert]["expr"], "start": t0, "end": end, "step": LAB_INTERVAL_SECONDS})
+            r.raise_for_status()
+            held = sorted(float(t) for res in r.json()["data"]["result"] if res["metric"].get("instance") == inst
+                          for t, _ in res["values"])
+            condition = (f"condition held at {len(held)} evaluations, longest {_longest_streak(held, LAB_INTERVAL_SECONDS):.0f} s "
+                         f"in a row (for: {rules[alert].get('for', '0s')})") if held else "condition never held"
+        except (requests.RequestException, KeyError, IndexError, ValueError) as exc:
+            series, condition = f"Prometheus did not answer ({exc.__class__.__name__})", ""
+        what = "expected, did not fire" if expected else "fired, not expected"
+        lines.append(f"{alert} on {row} seed {seed} ({what}): {series}; {condition}; collector: {collector}.")
+    return lines
 
 
 # --- detection latency (paced) --------------------------------------------------------------
@@ -584,6 +669,12 @@ def render_report(m: MatrixResult | None, latency: list[LatencyRow], when: str) 
             f"Exactly the expected alerts (diagonal): **{'yes' if m.is_diagonal() else 'NO'}**. "
             f"Runs took {m.run_seconds:.0f} s, the wait for alerts {m.wait_seconds:.0f} s.\n",
         ]
+        if m.misses:
+            out += ["## Wrong cells explained\n",
+                    "What Prometheus holds for each run whose alerts differ from the expected ones (the condition "
+                    "is re-evaluated over the stored samples every interval, so it cannot see samples that arrived "
+                    "late for the rule's own evaluation).\n",
+                    *[f"- {line}" for line in m.misses], ""]
     latency = list(latency) + (m.latency if m else [])
     if latency:
         out += [

@@ -13,6 +13,7 @@ every series the rules use, and compares a recording's series with the real ones
 
 from __future__ import annotations
 
+import copy
 import re
 import subprocess
 import time
@@ -20,9 +21,9 @@ import time
 import pytest
 import requests
 
-from lab.dev.alert_matrix import _environ, render_report, run_fast_matrix
+from lab.dev.alert_matrix import _environ, explain_misses, render_report, run_fast_matrix
 from lab.families import record_run, run
-from lab.repo import ROOT
+from lab.repo import ROOT, alert_rules
 from lab.specs.loader import load_scenario
 
 SEEDS = [0, 1]
@@ -43,6 +44,21 @@ def test_every_scenario_fires_exactly_its_expected_alerts(matrix):
         c = matrix.counts(source)
         assert c["fp"] == 0 and c["fn"] == 0, f"{source}: {c}\n{render_report(matrix, [], 'now')}"
     assert matrix.is_diagonal()
+
+
+def test_a_wrong_cell_is_explained_from_what_prometheus_holds(matrix, native_stack):
+    assert matrix.misses == []  # diagonal: nothing to explain
+    m = copy.deepcopy(matrix)
+    m.prometheus["overfit:fault"]["MLLabOverfitting"].remove(0)  # as if it had not fired
+    m.prometheus.setdefault("healthy:fault", {})["MLLabOverfitting"] = [0]  # as if it had fired where not expected
+    lines = explain_misses(native_stack, m, alert_rules(), time.time() - 1800)
+    assert len(lines) == 2, lines
+    missed = next(line for line in lines if "overfit:fault seed 0" in line)
+    assert re.search(r"expected, did not fire\): [1-9]\d* samples of ml_training_steps_total", missed), missed
+    assert re.search(r"condition held at [1-9]\d* evaluations", missed), missed
+    spurious = next(line for line in lines if "healthy:fault seed 0" in line)
+    assert "fired, not expected" in spurious and "condition never held" in spurious, spurious
+    assert "points failed to send" in missed
 
 
 def test_the_matrix_covers_every_scenario_and_the_killed_run(matrix):
