@@ -33,7 +33,7 @@ ALERTS = {name: {**rule, "_file": path} for path in RULE_FILES for name, rule in
 def test_there_are_alerts_for_every_failure_the_lab_teaches():
     for name in ("MLLabOverfitting", "MLLabGradientNormSpike", "MLLabGradientNormSpikeCritical", "MLLabLossSpike",
                  "MLLabDeadNeurons", "MLLabTrainingStalled", "MLLabTrainingDiverged", "MLLabTelemetryStopped",
-                 "MLLabCollectorExportFailures", "MLLabTargetDown", "MLLabWatchdog", "MLLabInputDrift",
+                 "MLLabCollectorExportFailures", "MLLabCollectorRefusingData", "MLLabTargetDown", "MLLabWatchdog", "MLLabInputDrift",
                  "MLLabAccuracyDegraded", "MLLabMiscalibrated", "MLLabInferenceLatencySLO", "MLLabInferenceErrors"):
         assert name in ALERTS
 
