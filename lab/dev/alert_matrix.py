@@ -130,22 +130,24 @@ class MatrixResult:
                                 for n, _ in self.rows if (n, _) != KILLED}
         return self._kind_cache
 
-    def counts(self, source: str) -> dict[str, int]:
-        """True/false positives and false negatives over (row, seed, alert)."""
+    def cells(self, source: str):
+        """(row, seed, alert, expected, fired) for every judged cell (alarm-driven fixes are not judged)."""
         fired = getattr(self, source)
-        tp = fp = fn = 0
-        for row in self.expected:
+        for row, expected in self.expected.items():
             if self.alarm_driven(row):
                 continue
-            seeds = self.seeds_of(row)
             for alert in self.alerts:
                 hit = set(fired.get(row, {}).get(alert, []))
-                for seed in seeds:
-                    want = alert in self.expected[row]
-                    got = seed in hit
-                    tp += want and got
-                    fp += got and not want
-                    fn += want and not got
+                for seed in self.seeds_of(row):
+                    yield row, seed, alert, alert in expected, seed in hit
+
+    def counts(self, source: str) -> dict[str, int]:
+        """True/false positives and false negatives over (row, seed, alert)."""
+        tp = fp = fn = 0
+        for _, _, _, want, got in self.cells(source):
+            tp += want and got
+            fp += got and not want
+            fn += want and not got
         return {"tp": tp, "fp": fp, "fn": fn}
 
     def precision_recall(self, source: str) -> tuple[float, float]:
@@ -390,21 +392,6 @@ def _collect(stack: NativeStack, result: MatrixResult, t0: float) -> None:
 HEARTBEAT = {"training": "ml_training_steps_total", "inference": "ml_drift_windows_total"}
 
 
-def _wrong_cells(m: MatrixResult) -> list[tuple[str, int, str, bool]]:
-    """(row, seed, alert, expected) for every expected alert that did not fire in Prometheus
-    and every unexpected one that did (alarm-driven fixes are not judged)."""
-    out = []
-    for row, expected in m.expected.items():
-        if m.alarm_driven(row):
-            continue
-        for alert in m.alerts:
-            fired = set(m.prometheus.get(row, {}).get(alert, []))
-            for seed in m.seeds_of(row):
-                if (alert in expected) != (seed in fired):
-                    out.append((row, seed, alert, alert in expected))
-    return out
-
-
 def _collector_failures(stack: NativeStack) -> str:
     """The collector's refused and failed metric points so far (its own metrics, scraped by Prometheus)."""
     parts = []
@@ -434,7 +421,7 @@ def explain_misses(stack: NativeStack, m: MatrixResult, rules: dict, t0: float) 
     enough on the stored data but never fired points at timing (late samples, the evaluation
     clock); no samples or large gaps point at the pipeline; a condition that never held
     points at the lesson (the recipe or the threshold)."""
-    wrong = _wrong_cells(m)
+    wrong = [(row, seed, alert, want) for row, seed, alert, want, got in m.cells("prometheus") if want != got]
     if not wrong:
         return []
     end = time.time()
@@ -443,20 +430,15 @@ def explain_misses(stack: NativeStack, m: MatrixResult, rules: dict, t0: float) 
     lines = []
     for row, seed, alert, expected in wrong:
         name, variant = row.split(":")
-        instance = KILLED[0] if row == ":".join(KILLED) else name
-        inst = _instance(m.tag, instance, variant, seed)
-        kind = "training" if row == ":".join(KILLED) else m._kinds().get(name, "training")
-        heartbeat = HEARTBEAT[kind]
+        inst = _instance(m.tag, name, variant, seed)
+        heartbeat = HEARTBEAT[m._kinds().get(name, "training")]  # the killed run is a training run
         try:
             raw = stack.query(f'{heartbeat}{{instance="{inst}"}}[{window}s]')
             ts = [float(t) for t, _ in raw[0]["values"]] if raw else []
             gap = max((b - a for a, b in zip(ts, ts[1:])), default=0.0)
             series = f"{len(ts)} samples of {heartbeat}" + (f", largest gap {gap:.1f} s" if len(ts) > 1 else "")
-            r = requests.get(f"{stack.prometheus_url}/api/v1/query_range", timeout=60, params={
-                "query": rules[alert]["expr"], "start": t0, "end": end, "step": LAB_INTERVAL_SECONDS})
-            r.raise_for_status()
-            held = sorted(float(t) for res in r.json()["data"]["result"] if res["metric"].get("instance") == inst
-                          for t, _ in res["values"])
+            result = stack.query_range(rules[alert]["expr"], t0, end, LAB_INTERVAL_SECONDS)
+            held = sorted(float(t) for res in result if res["metric"].get("instance") == inst for t, _ in res["values"])
             condition = (f"condition held at {len(held)} evaluations, longest {_longest_streak(held, LAB_INTERVAL_SECONDS):.0f} s "
                          f"in a row (for: {rules[alert].get('for', '0s')})") if held else "condition never held"
         except (requests.RequestException, KeyError, IndexError, ValueError) as exc:

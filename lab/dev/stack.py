@@ -189,6 +189,13 @@ class NativeStack:
         r.raise_for_status()
         return r.json()["data"]["result"]
 
+    def query_range(self, promql: str, start: float, end: float, step: float) -> list[dict]:
+        """Range query; the result matrix (list of {"metric": labels, "values": [[t, v], ...]})."""
+        r = requests.get(f"{self.prometheus_url}/api/v1/query_range", timeout=60,
+                         params={"query": promql, "start": start, "end": end, "step": step})
+        r.raise_for_status()
+        return r.json()["data"]["result"]
+
     def wait_for_series(self, promql: str, timeout: float = 60) -> list[dict]:
         return poll(f"Prometheus series {promql}", lambda: self.query(promql), timeout)
 
