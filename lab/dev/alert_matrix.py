@@ -13,8 +13,9 @@ the run open. After the last run the matrix waits until every expected alert has
 both Prometheus (ALERTS) and the sink, and at least long enough for any unexpected one to
 show (longest `for:` + 3 intervals + Alertmanager's group_interval), then reads what fired.
 
-Killed run. One paced `healthy` run is SIGKILLed mid-way (no final export): it must fire
-MLLabTelemetryStopped and nothing else.
+Killed runs. One paced `healthy` training run and one paced `serving-healthy` run are
+SIGKILLed mid-way (no final export): each must fire MLLabTelemetryStopped (from its own
+family's running gauge) and nothing else.
 
 Latency (paced). Each fault scenario runs paced (speed 1 by default, as people see it)
 until its expected alerts fire. Onset is the first moment the alert's condition holds in
@@ -68,7 +69,9 @@ from lab.training.run import run_training
 from lab.training.signals import overfitting
 
 WATCHDOG = "MLLabWatchdog"
-KILLED = ("killed-run", "fault")  # the matrix row of the SIGKILLed run
+# The matrix rows of the SIGKILLed runs and the scenario each one runs: one per family, as
+# each family has its own running gauge for MLLabTelemetryStopped.
+KILLED = {("killed-run", "fault"): "healthy", ("killed-serving", "fault"): "serving-healthy"}
 # Alertmanager (alertmanager/alertmanager.yml): first notification of a group after
 # group_wait, later alerts of the same group after group_interval.
 AM_GROUP_WAIT_S = duration_s(alertmanager_route()["group_wait"])
@@ -119,15 +122,15 @@ class MatrixResult:
         return load_scenario(name, fix=True).alarm_driven_fix
 
     def seeds_of(self, row: str) -> list[int]:
-        if row == ":".join(KILLED):
+        if tuple(row.split(":")) in KILLED:
             return [0]
         name = row.split(":")[0]
         return self.inference_seeds if self._kinds().get(name) == "inference" else self.seeds
 
     def _kinds(self) -> dict[str, str]:
         if not hasattr(self, "_kind_cache"):
-            self._kind_cache = {n: getattr(load_scenario(n), "kind", "training")
-                                for n, _ in self.rows if (n, _) != KILLED}
+            self._kind_cache = {n: getattr(load_scenario(KILLED.get((n, v), n)), "kind", "training")
+                                for n, v in self.rows}
         return self._kind_cache
 
     def cells(self, source: str):
@@ -181,17 +184,20 @@ def matrix_rows(scenarios: list[str] | None = None) -> list[tuple[str, str, list
     return rows
 
 
-def _killed_run(stack: NativeStack, tag: str, timeout_s: float = 180) -> float:
-    """Start a paced healthy run, SIGKILL it once Prometheus has its data; returns the kill time."""
-    instance = _instance(tag, *KILLED, 0)
-    code = ("from lab.training.run import run_training; from lab.specs.loader import load_scenario; "
-            f"run_training(load_scenario('healthy'), seed=0, telemetry='on', quiet=True, instance={instance!r})")
+def _killed_run(stack: NativeStack, tag: str, row: tuple[str, str], timeout_s: float = 180) -> float:
+    """Start the row's paced healthy run, SIGKILL it once Prometheus has its data; returns the kill time."""
+    instance = _instance(tag, *row, 0)
+    scenario = load_scenario(KILLED[row])
+    family = "serving" if scenario.kind == "inference" else "training"
+    gauge = "ml_inference_running" if family == "serving" else "ml_training_running"
+    code = (f"from lab.{family}.run import run_{family}; from lab.specs.loader import load_scenario; "
+            f"run_{family}(load_scenario({KILLED[row]!r}), seed=0, telemetry='on', quiet=True, instance={instance!r})")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, **stack.otel_env()},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + timeout_s
         while time.time() < deadline and proc.poll() is None:
-            if stack.query(f'ml_training_running{{instance="{instance}"}} == 1'):
+            if stack.query(f'{gauge}{{instance="{instance}"}} == 1'):
                 time.sleep(LAB_INTERVAL_SECONDS)  # a second export: a run well under way
                 break
             time.sleep(1)
@@ -271,10 +277,11 @@ def run_fast_matrix(stack: NativeStack, seeds: list[int], scenarios: list[str] |
     rows = [r for r in matrix_rows(scenarios)
             if r[3] != "inference" or (inference_seeds and (inference_fixes or r[1] == "fault"))]
     expected = {f"{n}:{v}": a for n, v, a, _ in rows}
-    if killed_run:
-        expected[":".join(KILLED)] = ["MLLabTelemetryStopped"]
+    killed = list(KILLED) if killed_run else []
+    for row in killed:
+        expected[":".join(row)] = ["MLLabTelemetryStopped"]
     columns = [a for a in rules if a != WATCHDOG]
-    result = MatrixResult(tag, list(seeds), [(n, v) for n, v, _, _ in rows] + ([KILLED] if killed_run else []),
+    result = MatrixResult(tag, list(seeds), [(n, v) for n, v, _, _ in rows] + killed,
                           expected, columns, inference_seeds=inference_seeds, inference_speed=inference_speed)
     t0 = time.time()
     onset_files: dict[str, Path] = {}
@@ -297,9 +304,8 @@ def run_fast_matrix(stack: NativeStack, seeds: list[int], scenarios: list[str] |
     jobs = [(n, v, s) for n, v, _, k in rows if k == "inference" for s in inference_seeds]
     with FiringPoller(stack, f"matrix-{tag}:") as poller, ThreadPoolExecutor(max(1, inference_parallel)) as pool:
         futures = [pool.submit(serve, j) for j in jobs]  # paced: mostly sleeping, run beside the fast runs
-        killer = None
-        if killed_run:
-            killer = threading.Thread(target=_killed_run, args=(stack, tag), daemon=True)
+        killers = [threading.Thread(target=_killed_run, args=(stack, tag, row), daemon=True) for row in killed]
+        for killer in killers:
             killer.start()
         with _environ(stack.otel_env()):
             for seed in seeds:
@@ -313,7 +319,7 @@ def run_fast_matrix(stack: NativeStack, seeds: list[int], scenarios: list[str] |
                     progress(f"  ran {name} ({variant}) seed {seed} --fast in {time.time() - t:.1f} s")
         for f in futures:
             f.result()
-        if killer:
+        for killer in killers:
             killer.join()
         last_run_end = time.time()
         result.run_seconds = last_run_end - t0
@@ -431,7 +437,7 @@ def explain_misses(stack: NativeStack, m: MatrixResult, rules: dict, t0: float) 
     for row, seed, alert, expected in wrong:
         name, variant = row.split(":")
         inst = _instance(m.tag, name, variant, seed)
-        heartbeat = HEARTBEAT[m._kinds().get(name, "training")]  # the killed run is a training run
+        heartbeat = HEARTBEAT[m._kinds()[name]]
         try:
             raw = stack.query(f'{heartbeat}{{instance="{inst}"}}[{window}s]')
             ts = [float(t) for t, _ in raw[0]["values"]] if raw else []
@@ -635,8 +641,8 @@ def render_report(m: MatrixResult | None, latency: list[LatencyRow], when: str) 
             f"Training scenarios and fixes: `--fast`, seeds {', '.join(map(str, m.seeds))}. Inference scenarios"
             f"{' and fixes' if any(v == 'fix' and m._kinds().get(n) == 'inference' for n, v in m.rows) else ' (not their fixes)'}: paced "
             f"at speed {m.inference_speed:g} (their alerts judge fresh drift windows only), seeds "
-            f"{', '.join(map(str, m.inference_seeds)) or 'none'}. Plus one paced `healthy` run killed "
-            f"with SIGKILL (`killed-run`, 1 run). Cells: runs in which the alert fired in Prometheus / runs; "
+            f"{', '.join(map(str, m.inference_seeds)) or 'none'}. Plus one paced `healthy` and one "
+            f"paced `serving-healthy` run killed with SIGKILL (`killed-run`, `killed-serving`, 1 run each). Cells: runs in which the alert fired in Prometheus / runs; "
             f"`(AM n)` when the webhook sink behind Alertmanager saw a different count. **Bold** = expected "
             f"(the scenario's `alerts` list); `·` = never fired, not expected.\n",
             render_matrix(m), "",

@@ -57,7 +57,7 @@ class InferenceTelemetryObserver(BaseObserver):
         names = ("ml.inference.requests", "ml.inference.labels", "ml.inference.accuracy", "ml.inference.accuracy.baseline",
                  "ml.inference.calibration_error", "ml.inference.retrains", "ml.drift.psi", "ml.drift.ks.statistic",
                  "ml.drift.ks.p_value", "ml.drift.kl_divergence", "ml.drift.js_distance", "ml.drift.drifted_share",
-                 "ml.drift.output.psi", "ml.drift.output.js_distance", "ml.drift.windows",
+                 "ml.drift.output.psi", "ml.drift.output.js_distance", "ml.drift.windows", "ml.inference.running",
                  "ml.inference.request.duration", "ml.inference.confidence")
         self.i = {n: create(m, n) for n in names}
         self._run_span = None
@@ -74,6 +74,8 @@ class InferenceTelemetryObserver(BaseObserver):
             attrs |= {"lab.seed": server.seed, "lab.windows": server.windows, "lab.window_size": spec.stream.window_size}
         self._run_span = self.t.tracer.start_span(f"serve {spec.name}", attributes=attrs)
         self._ctx = trace.set_span_in_context(self._run_span)
+        # 1 until on_end sets 0 for the final export (MLLabTelemetryStopped tells a stop from a death).
+        self.i["ml.inference.running"].set(1)
         # Counters start at 0 so the series exist (and increase() works) before the first label or retrain.
         self.i["ml.inference.labels"].add(0, self._attrs)
         self.i["ml.inference.retrains"].add(0, self._attrs)
@@ -157,6 +159,7 @@ class InferenceTelemetryObserver(BaseObserver):
                            attributes={"lab.event": name, **attrs}, context=self._ctx)
 
     def on_end(self, result: ServeResult) -> None:
+        self.i["ml.inference.running"].set(0)
         if self._run_span is not None:
             self._run_span.set_attribute("lab.requests", result.requests)
             self._run_span.set_attribute("lab.errors", result.errors)

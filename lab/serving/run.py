@@ -43,7 +43,8 @@ def print_summary(view: ServeConsole, s: dict) -> None:
     if not s["signatures"]:
         view.say(f"  no monitor held a flag for {SUSTAINED_WINDOWS} windows: a quiet stream")
     p = s["peaks"]
-    view.say(f"  peaks: max PSI {p['max_psi']:.3f}, max JS {p['max_js']:.3f}, output PSI {p['max_output_psi']:.3f}, "
+    # a run stopped before its first window has no peaks yet (None): dashes, not a crash
+    view.say(f"  peaks: max PSI {_num(p['max_psi'])}, max JS {_num(p['max_js'])}, output PSI {_num(p['max_output_psi'])}, "
              f"lowest accuracy {fmt(p['min_accuracy'] if p['min_accuracy'] is not None else math.nan)} "
              f"(baseline {s['baseline_accuracy']:.3f}), highest ECE {fmt(p['max_ece'] if p['max_ece'] is not None else math.nan)}")
     if s["retrains"]:

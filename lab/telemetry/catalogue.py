@@ -160,6 +160,9 @@ CATALOGUE: tuple[Instrument, ...] = (
      "PSI of the model's confidence in the latest window against its confidence on held-out reference data."),
     _inference("ml.drift.output.js_distance", "gauge", "", (), "ml_drift_output_js_distance", "prediction drift (Jensen-Shannon)",
      "every drift window", "Jensen-Shannon distance of the same confidence distributions."),
+    _inference("ml.inference.running", "gauge", "", (), "ml_inference_running", "run_state", "every export",
+     "1 while the serving run is in progress, 0 in the run's final export; a 1 that stops being refreshed means "
+     "the run's telemetry stopped arriving."),
     _inference("ml.drift.windows", "counter", "{window}", (), "ml_drift_windows_total", "drift_window", "every drift window",
      "Drift windows evaluated."),
 )

@@ -154,6 +154,9 @@ MUTANTS = [
     ("stack", "timestamp(ml_training_running) > 15", ["timestamp(ml_training_running) > 20",
                                                      "timestamp(ml_training_running) > 10"]),
     ("stack", "ml_training_running == 1", ["ml_training_running >= 0"]),
+    ("stack", "timestamp(ml_inference_running) > 15", ["timestamp(ml_inference_running) > 20",
+                                                      "timestamp(ml_inference_running) > 10"]),
+    ("stack", "ml_inference_running == 1", ["ml_inference_running >= 0"]),
     ("stack", "[1m])\n            or", ["[2m])\n            or", "[30s])\n            or"]),
     # a single failed item gives an (extrapolated) increase of 1 to ~1.2
     ("stack", "          ) > 0", ["          ) > 1.5", "          ) > -1"]),

@@ -5,7 +5,7 @@
 A bounded version of `make alert-matrix` (lab/dev/alert_matrix.py): training scenarios and
 fixes `--fast` over seeds 0 and 1; the inference scenarios (not their fixes) paced at
 speed 2 for one seed, two at a time (their alerts judge fresh drift windows only, so they
-cannot be squeezed into a --fast run); one SIGKILLed run for MLLabTelemetryStopped. Both
+cannot be squeezed into a --fast run); one SIGKILLed run per family for MLLabTelemetryStopped. Both
 Prometheus (ALERTS) and Alertmanager (the webhook sink) must show exactly the expected
 alerts. The same session then runs pint against this Prometheus, which by then holds
 every series the rules use, and compares a recording's series with the real ones.
@@ -64,7 +64,7 @@ def test_a_wrong_cell_is_explained_from_what_prometheus_holds(matrix, native_sta
 def test_the_matrix_covers_every_scenario_and_the_killed_run(matrix):
     rows = {f"{n}:{v}" for n, v in matrix.rows}
     assert {"healthy:fault", "overfit:fault", "overfit:fix", "drift:fault", "serving-healthy:fault",
-            "killed-run:fault"} <= rows
+            "killed-run:fault", "killed-serving:fault"} <= rows
     assert matrix.counts("prometheus")["tp"] > 10
 
 

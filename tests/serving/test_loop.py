@@ -1,5 +1,6 @@
 """lab/serving/loop.py and its telemetry: a small real served model, delayed labels, ECE, validation, OTel output."""
 
+import io
 import math
 import re
 
@@ -10,13 +11,15 @@ from opentelemetry.sdk.metrics.export import Gauge, Histogram, InMemoryMetricRea
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from lab.serving.loop import MIN_LABELS, Server, schedule
+from lab.serving.console import ServeConsole
+from lab.serving.loop import MIN_LABELS, Server, ServeResult, schedule
 from lab.serving.model import expected_calibration_error, make_world
-from lab.serving.run import run_serving
+from lab.serving.run import print_summary, run_serving, summarise
 from lab.specs.base import HIDDEN_VARIANT, SpecError
 from lab.specs.loader import build_spec
 from lab.specs.serving import FEATURES
 from lab.telemetry.catalogue import ALLOWED_ATTRIBUTES, CATALOGUE
+from lab.telemetry.otel import RunIdentity
 from lab.thresholds import PSI_MAJOR
 
 SMALL = {
@@ -255,10 +258,10 @@ def test_request_spans_are_sampled_but_run_and_window_spans_always_kept():
 
 
 def test_series_budget_of_an_inference_run(exported):
-    # docs/metrics.md: 92 Prometheus series, whatever the number of windows or requests
+    # docs/metrics.md: 93 Prometheus series, whatever the number of windows or requests
     _, data, *_ = exported
     total = sum(len(p.bucket_counts) + 2 if isinstance(m.data, Histogram) else 1 for _, m, p in _points(data))
-    assert total == 92
+    assert total == 93
 
 
 def test_request_latencies_keep_exemplars_of_sampled_request_traces(exported):
@@ -278,3 +281,14 @@ def test_a_practice_case_leaves_its_length_and_seed_out_of_spans_and_logs():
     assert "lab.seed" not in root.resource.attributes
     start = next(lg.log_record for lg in logs.get_finished_logs() if lg.log_record.attributes["lab.event"] == "serve_start")
     assert "windows" not in str(start.body)
+
+
+def test_a_run_stopped_before_its_first_window_prints_its_summary():
+    # SIGTERM or Ctrl-C while the first window fills: no window, no peak yet; the summary
+    # says so with dashes instead of failing on None (it once ended in a TypeError, exit 1)
+    result = ServeResult(spec=small(), seed=0, baseline_accuracy=0.9, requests=120, stopped="interrupted")
+    out = io.StringIO()
+    print_summary(ServeConsole(stream=out), summarise(result, RunIdentity("small")))
+    text = out.getvalue()
+    assert "Run interrupted" in text and "in 0 windows" in text
+    assert "peaks: max PSI -, max JS -, output PSI -" in text
