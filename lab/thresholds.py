@@ -59,3 +59,14 @@ KS_ALPHA = 0.05
 JS_THRESHOLD = 0.13
 # Reference deciles: the bins of PSI, KL and JS (MonitorSpec.n_bins defaults to it).
 N_BINS = 10
+
+# -- the stack itself (docs/alerts.md says where each number comes from) -------------------
+# New series in Prometheus's head within 5 minutes. A run adds 37-43 series (training) or 94
+# (serving), target_info included; the whole alert matrix, the lab's busiest legitimate load,
+# adds about 3,300 in its first 5 minutes. One 1 MB OTLP request of junk added 20,000 (issue 16
+# drill). 10,000 is 3x the busiest legitimate load and half of one such request.
+SERIES_GROWTH_5M = 10_000
+# Series in Prometheus's head. 200,000 series grew Prometheus from 118 to 607 MiB (measured:
+# ~2.5 KiB a series), so 100,000 is ~400 MiB, the share of a laptop the lab should take; the
+# lab's own runs stay far below (a run's series leave the head at the next compaction, <= 3 h).
+HEAD_SERIES_LIMIT = 100_000

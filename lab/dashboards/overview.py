@@ -19,6 +19,7 @@ from lab.dashboards.model import (
     Threshold,
     run_variables,
 )
+from lab.thresholds import HEAD_SERIES_LIMIT
 
 # The lab's interval (LAB_INTERVAL in .env): data older than 3 intervals is late, older
 # than 12 (one minute) is stale - the run stopped or the pipeline is broken.
@@ -118,11 +119,14 @@ def panels() -> list[Panel | Row]:
         ),
         Panel(
             "Prometheus: active series",
-            "Series in Prometheus's head block. The lab's budget is about 36 series per training run; a steady "
-            "climb with every run means a label with unbounded values.",
+            "Series in Prometheus's head block. A training run adds about 40 series, a serving run 94; a steady "
+            "climb with every run means a label with unbounded values, a step a flood. The red line is the lab's "
+            "memory budget (about 400 MiB).",
             "none",
             [Target("max by (job) (prometheus_tsdb_head_series)", "{{job}}")],
             needs=(ANY,), width=8, min=0,
+            thresholds=[Threshold(HEAD_SERIES_LIMIT, RED, alert="MLLabHeadSeriesHigh")],
+            runbooks=["MLLabSeriesGrowth", "MLLabHeadSeriesHigh"],
         ),
         Panel(
             "Alert delivery",

@@ -82,6 +82,8 @@ def test_thresholds_equal_lab_signals():
                             f"(ml_drift_js_distance) > {g(thresholds.JS_THRESHOLD)}"],
         "MLLabAccuracyDegraded": [f"ml_inference_accuracy_baseline_ratio - {g(s.ACCURACY_DROP)}"],
         "MLLabMiscalibrated": [f"ml_inference_calibration_error_ratio > {g(s.ECE_THRESHOLD)}"],
+        "MLLabSeriesGrowth": [f'delta(prometheus_tsdb_head_series{{job="prometheus"}}[5m]) > {s.SERIES_GROWTH_5M}'],
+        "MLLabHeadSeriesHigh": [f'prometheus_tsdb_head_series{{job="prometheus"}} > {s.HEAD_SERIES_LIMIT}'],
     }
     for name, fragments in expected.items():
         expr = " ".join(ALERTS[name]["expr"].split())
@@ -160,6 +162,9 @@ MUTANTS = [
     ("stack", "[1m])\n            or", ["[2m])\n            or", "[30s])\n            or"]),
     # a single failed item gives an (extrapolated) increase of 1 to ~1.2
     ("stack", "          ) > 0", ["          ) > 1.5", "          ) > -1"]),
+    ("stack", "[5m]) > 10000", ["[5m]) > 10100", "[5m]) > 9900", "[4m]) > 10000", "[6m]) > 10000"]),
+    ("stack", '{job="prometheus"} > 100000', ['{job="prometheus"} > 101000', '{job="prometheus"} > 99000']),
+    ("stack", "for: 30s", ["for: 25s", "for: 35s"]),
     ("stack", "up == 0", ["up == 1"]),
     ("stack", "for: 10s", ["for: 5s", "for: 15s"]),
     ("stack", "for: 15s", ["for: 10s", "for: 20s"]),

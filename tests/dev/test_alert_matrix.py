@@ -25,6 +25,7 @@ from lab.dev.alert_matrix import _environ, explain_misses, render_report, run_fa
 from lab.families import record_run, run
 from lab.repo import ROOT, alert_rules
 from lab.specs.loader import load_scenario
+from lab.thresholds import SERIES_GROWTH_5M
 
 SEEDS = [0, 1]
 INFERENCE_SEEDS = [0]
@@ -44,6 +45,16 @@ def test_every_scenario_fires_exactly_its_expected_alerts(matrix):
         c = matrix.counts(source)
         assert c["fp"] == 0 and c["fn"] == 0, f"{source}: {c}\n{render_report(matrix, [], 'now')}"
     assert matrix.is_diagonal()
+
+
+def test_the_matrix_stays_well_below_the_series_growth_threshold(matrix, native_stack):
+    # Dozens of runs within minutes, each with its own instance: a legitimate load MLLabSeriesGrowth
+    # must never mistake for a flood (tests/e2e/test_series_flood.py proves it fires on one).
+    span = int(matrix.run_seconds + matrix.wait_seconds) + 30
+    got = native_stack.query(f'max_over_time(delta(prometheus_tsdb_head_series{{job="prometheus"}}[5m])[{span}s:5s])')
+    peak = float(got[0]["value"][1])
+    print(f"matrix: at most {peak:.0f} new head series within 5 minutes (threshold {SERIES_GROWTH_5M})")
+    assert 0 < peak < SERIES_GROWTH_5M / 2
 
 
 def test_a_wrong_cell_is_explained_from_what_prometheus_holds(matrix, native_stack):

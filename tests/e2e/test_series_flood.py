@@ -1,0 +1,54 @@
+"""A series flood through the real collector fires MLLabSeriesGrowth, at Prometheus and at the sink.
+
+The drill of issue 16: one OTLP request of junk (a gauge with 12,000 distinct label values,
+~0.5 MB of protobuf, the shape of a label with unbounded values) sent to the native
+collector's OTLP/HTTP receiver. Lab runs cannot reach the rule's threshold
+(SERIES_GROWTH_5M); this must. The junk stays in this test stack's Prometheus only.
+"""
+
+import time
+
+import requests
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.metrics.v1.metrics_pb2 import Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+
+from lab.thresholds import SERIES_GROWTH_5M
+
+JUNK_SERIES = 12_000
+
+
+def _flood_request(n: int) -> bytes:
+    now = time.time_ns()
+    points = [NumberDataPoint(time_unix_nano=now, as_double=1.0,
+                              attributes=[KeyValue(key="request_id", value=AnyValue(string_value=f"r{i:06d}"))])
+              for i in range(n)]
+    metric = Metric(name="drill.flood", unit="1", gauge=Gauge(data_points=points))
+    resource = Resource(attributes=[KeyValue(key="service.name", value=AnyValue(string_value="drill-flood"))])
+    req = ExportMetricsServiceRequest(resource_metrics=[
+        ResourceMetrics(resource=resource, scope_metrics=[ScopeMetrics(metrics=[metric])])])
+    return req.SerializeToString()
+
+
+def test_a_series_flood_fires_series_growth_end_to_end(native_stack):
+    assert JUNK_SERIES > SERIES_GROWTH_5M  # the drill must be able to cross the threshold
+    before = float(native_stack.wait_for_series('prometheus_tsdb_head_series{job="prometheus"}')[0]["value"][1])
+    body = _flood_request(JUNK_SERIES)
+    r = requests.post(f"{native_stack.otlp_http_endpoint}/v1/metrics", data=body, timeout=30,
+                      headers={"Content-Type": "application/x-protobuf"})
+    assert r.status_code == 200, r.text
+    native_stack.wait_for_series(f'count(drill_flood_ratio) >= {JUNK_SERIES}', timeout=60)
+    after = native_stack.wait_for_series(
+        f'prometheus_tsdb_head_series{{job="prometheus"}} >= {before + JUNK_SERIES}', timeout=60)
+    assert float(after[0]["value"][1]) - before >= JUNK_SERIES
+
+    # evaluated every 5 s, for: 10s; then Alertmanager's group_wait before the sink sees it
+    native_stack.poll("MLLabSeriesGrowth firing in Prometheus",
+                      lambda: [a for a in native_stack.prometheus_alerts()
+                               if a["labels"]["alertname"] == "MLLabSeriesGrowth" and a["state"] == "firing"], 60)
+    got = native_stack.wait_for_sink_alert("MLLabSeriesGrowth", timeout=60)
+    alert = next(a for rec in got for a in rec["payload"]["alerts"] if a["labels"]["alertname"] == "MLLabSeriesGrowth")
+    assert alert["labels"]["job"] == "prometheus" and alert["labels"]["severity"] == "warning"
+    gained = int(alert["annotations"]["description"].split(" gained ")[1].split()[0])
+    assert gained >= JUNK_SERIES
