@@ -16,13 +16,14 @@ dashboard pictures all use it. Binaries come from scripts/native/build.sh (cache
 ``collector_metrics_url``), the ``ports`` mapping (``LAB_*_PORT`` names of ``.env``), the
 ``state_dir`` and ``collector_file_dir``, and helpers that poll with a timeout:
 ``poll``, ``query``, ``wait_for_series``, ``exported``, ``wait_for_exported``, ``sink_alerts``,
-``wait_for_sink_alert``. Every ``wait_*`` raises ``AssertionError`` with what it last saw.
+``wait_for_sink_alert``, and ``component_down`` (a real outage of one component). Every ``wait_*`` raises ``AssertionError`` with what it last saw.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import tempfile
@@ -124,6 +125,20 @@ def poll(what: str, fn: Callable[[], Any], timeout: float, interval: float = 0.5
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
         time.sleep(interval)
+
+
+def _proc_state(proc: Path) -> str:
+    try:
+        return (proc / "status").read_text().split("State:")[1].split("\n")[0].lower()
+    except (OSError, IndexError):
+        return "gone"
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).ok
+    except requests.RequestException:
+        return False
 
 
 @dataclass(frozen=True)
@@ -246,6 +261,32 @@ class NativeStack:
             lambda: [item for item in self.exported(signal) if predicate(item)],
             timeout,
         )
+
+    # --- faults -------------------------------------------------------------------------
+    @contextmanager
+    def component_down(self, name: str, kill_signal: int = signal.SIGKILL) -> Iterator[float]:
+        """Stop one component (SIGKILL by default: a crash, nothing flushed) and start it again,
+        with the same command line, environment and directory, when the block ends; yields the
+        moment it went down. The new pid goes to run/<name>.pid, so down.sh still stops it."""
+        pid_file = self.state_dir / "run" / f"{name}.pid"
+        pid = int(pid_file.read_text().split()[0])
+        proc = Path(f"/proc/{pid}")
+        argv = [a.decode() for a in (proc / "cmdline").read_bytes().split(b"\0") if a]
+        env = dict(kv.decode().split("=", 1) for kv in (proc / "environ").read_bytes().split(b"\0") if b"=" in kv)
+        cwd = os.readlink(proc / "cwd")
+        os.kill(pid, kill_signal)
+        poll(f"{name} (pid {pid}) to exit", lambda: not proc.exists() or "zombie" in _proc_state(proc), 30, 0.1)
+        try:
+            yield time.time()
+        finally:
+            with open(self.state_dir / "logs" / f"{name}.log", "ab") as log:
+                new = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                       start_new_session=True)
+            started = subprocess.run(["ps", "-o", "lstart=", "-p", str(new.pid)], capture_output=True, text=True).stdout
+            pid_file.write_text(f"{new.pid}\n{started.strip()}\n")
+            health = next((self._url(port, path) for n, port, path, _ in COMPONENTS if n == name), None)
+            if health:
+                poll(f"{name} healthy again at {health}", lambda: _answers(health), 60)
 
     # --- webhook sink -------------------------------------------------------------------
     def sink_alerts(self, alertname: str | None = None) -> list[dict]:

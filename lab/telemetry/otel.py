@@ -33,6 +33,7 @@ from opentelemetry.sdk.trace.sampling import Sampler
 
 import lab
 from lab.specs.base import HIDDEN_VARIANT
+from lab.telemetry.retry import CollectorProbe, RetryBuffers
 
 # One interval for the whole lab: SDK export, Prometheus scrape and rule evaluation.
 # Keep in sync with LAB_INTERVAL in .env (tests/telemetry/test_otel.py checks it).
@@ -112,6 +113,12 @@ def collector_reachable(endpoint: str | None = None, timeout: float = 0.5) -> bo
             return True
     except OSError:
         return False
+
+
+def collector_probe(endpoint: str | None = None) -> CollectorProbe:
+    """A probe of the OTLP endpoint, asked at most once per export interval (auto mode, no collector yet)."""
+    endpoint = endpoint or otlp_endpoint()
+    return CollectorProbe(lambda: collector_reachable(endpoint), export_interval_ms() / 1000)
 
 
 def streams(telemetry: str, endpoint: str | None = None) -> bool:
@@ -232,18 +239,23 @@ class Telemetry:
         log_exporters: list[LogRecordExporter] = (),
         sampler: Sampler | None = None,
         export_gate=None,
+        probe: CollectorProbe | None = None,
     ) -> None:
-        """export_gate: a lab.telemetry.outage.ExportGate that can cut the OTLP exporters off (practice mode)."""
+        """export_gate: a lab.telemetry.outage.ExportGate that can cut the OTLP exporters off (practice mode).
+        probe: hold every OTLP batch until this probe finds a collector (auto mode without one at the start)."""
         self.identity = identity
         self.otlp = otlp
+        self.started_at = time.time()
         self.export_errors = ExportFailureCounter()
         self.delivery = DeliveryCounter()  # OTLP exports only (not the in-memory readers of tests and recordings)
+        self.buffers = RetryBuffers(export_interval_ms(), probe)  # what an outage would cost, sent late
         readers = list(metric_readers)
         spans = list(span_exporters)
         logs = list(log_exporters)
         if otlp:
             self._capture_sdk_errors()
-            m, s, lg = _otlp_exporters()
+            m, s, lg = self.buffers.wrap(*_otlp_exporters())
+            # The practice gate sits outside the buffers: its outage is data the run lost.
             if export_gate is not None:
                 m, s, lg = export_gate.wrap(m, s, lg)
             m, s, lg = self.delivery.wrap(m, s, lg)  # outside the gate: a dropped batch was not delivered

@@ -2,8 +2,9 @@
 
 Practice mode uses it as a confounder, so trainees learn to tell "the pipeline is broken"
 from "the model is broken". While the gate is closed the run's OTLP exporters drop their
-batches exactly as they would behind a network partition (the SDK sees failed exports);
-training or serving goes on untouched. Prometheus then sees the run's series go stale,
+batches (the SDK sees failed exports) before the run's retry buffers (lab/telemetry/retry.py)
+could keep them: data lost as behind a partition longer than the buffers hold. Training or
+serving goes on untouched. Prometheus then sees the run's series go stale,
 and the collector's accepted-points rate drop, for as long as the outage lasts.
 """
 

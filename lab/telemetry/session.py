@@ -18,9 +18,12 @@ from typing import Any, Callable
 from rich.markup import escape
 
 from lab.telemetry.observer import Observer
-from lab.telemetry.otel import RunIdentity, Telemetry, otlp_endpoint, streams
+from lab.telemetry.otel import RunIdentity, Telemetry, collector_probe, otlp_endpoint, streams
+from lab.telemetry.retry import BUFFER_SECONDS, CollectorProbe
 
 START_STACK_HINT = "Start the stack with `make up` (docker compose, or native processes without Docker), then run again to stream over OTLP."
+WAITING_HINT = (f"Start the stack with `make up` (docker compose, or native processes without Docker): this run "
+                f"streams from the moment a collector answers, with the last {BUFFER_SECONDS} s it kept.")
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,10 @@ class Outcome:
     summary: dict = field(default_factory=dict)
     exports_delivered: int = 0  # OTLP exports (metrics, spans, logs) the collector accepted
     exports_failed: int = 0  # OTLP exports that did not reach it
+    # From the run's retry buffers (lab/telemetry/retry.py): items sent late after an outage or
+    # before the collector appeared, and items lost for good, by kind ("spans": 12, ...).
+    telemetry_late: dict[str, int] = field(default_factory=dict)
+    telemetry_dropped: dict[str, int] = field(default_factory=dict)
 
     @property
     def delivered_nothing(self) -> bool:
@@ -54,24 +61,38 @@ class Outcome:
         return self.streamed and self.exports_delivered == 0 and (self.exports_failed > 0 or self.export_errors > 0)
 
 
-def open_stream(telemetry: str, view, identity: RunIdentity) -> tuple[bool, str]:
-    """Decide whether the run streams over OTLP, and tell the trainee; (streams, endpoint)."""
+def open_stream(telemetry: str, view, identity: RunIdentity) -> tuple[bool, str, CollectorProbe | None]:
+    """Decide whether the run streams over OTLP, and tell the trainee; (streams, endpoint, probe).
+
+    auto without a collector: the run still sets up OTLP, behind a probe that holds every batch
+    until a collector answers (a stack started during the run still gets it)."""
     endpoint = otlp_endpoint()
+    if telemetry == "auto" and not streams(telemetry, endpoint):
+        view.warn(f"No OpenTelemetry collector at {endpoint} yet: signals are shown here. {WAITING_HINT}")
+        return True, endpoint, collector_probe(endpoint)
     otlp = streams(telemetry, endpoint)
-    if telemetry == "auto" and not otlp:
-        view.warn(f"No OpenTelemetry collector at {endpoint}: signals are shown here only. {START_STACK_HINT}")
-    elif otlp:
+    if otlp:
         view.note(f"Streaming metrics, traces and logs over OTLP to {endpoint} (run id {identity.run_id}).")
-    return otlp, endpoint
+    return otlp, endpoint, None
 
 
 def report_export_errors(view, tel: Telemetry | None, otlp: bool, endpoint: str) -> int:
-    """Say once how many exports failed (a down collector never crashes a run); the count."""
+    """Say once how many exports failed (a down collector never crashes a run), and what the
+    retry buffers sent late or lost; the count of failed exports."""
     errors = tel.export_errors.count if tel else 0
     if otlp and errors:
         view.warn(f"{errors} telemetry exports failed (last: {escape(tel.export_errors.last)}); the run itself was not affected. "
                   f"Check the collector at {endpoint}.")
+    if tel is not None and otlp:
+        if late := tel.buffers.late():
+            view.note(f"Sent late, kept in the run's buffer while the collector was away: {_counts(late)}.")
+        if dropped := tel.buffers.dropped():
+            view.warn(f"Telemetry lost (buffer full, or the collector still away at the end): {_counts(dropped)}.")
     return errors
+
+
+def _counts(by_kind: dict[str, int]) -> str:
+    return ", ".join(f"{n} {kind}" for kind, n in by_kind.items())
 
 
 def _one_torch_thread() -> None:
@@ -95,11 +116,12 @@ def run_session(spec, family: Family, *, seed: int = 0, fast: bool = False, spee
     identity = RunIdentity(scenario=spec.name, variant=spec.variant, seed=seed, service_name=family.service_name,
                            instance=instance)
     view = family.console(quiet=quiet, live=live, stream=console_stream, verdicts=verdicts)
-    otlp, endpoint = open_stream(telemetry, view, identity)
+    otlp, endpoint, probe = open_stream(telemetry, view, identity)
     tel = None
     observers: list[Observer] = [view, *extra_observers]
     if otlp or telemetry_kwargs:
-        tel = Telemetry(identity, otlp=otlp, **{**family.telemetry_options(spec), **(telemetry_kwargs or {})})
+        tel = Telemetry(identity, otlp=otlp, probe=probe,
+                        **{**family.telemetry_options(spec), **(telemetry_kwargs or {})})
         observers.insert(0, family.otel_observer(tel, spec, fast=fast, otlp=otlp))
     try:
         loop = family.loop(spec, seed, fast=fast, speed=speed, observers=observers, progress=view.note, **(loop_kwargs or {}))
@@ -107,15 +129,20 @@ def run_session(spec, family: Family, *, seed: int = 0, fast: bool = False, spee
     finally:
         if tel is not None:
             tel.shutdown()
-    errors = report_export_errors(view, tel, otlp, endpoint)
+    streamed = otlp and (probe is None or probe.appeared_at is not None)
+    if probe is not None and streamed:
+        view.note(f"A collector appeared {probe.appeared_at - tel.started_at:.0f} s into the run: streamed from then on.")
+    errors = report_export_errors(view, tel, streamed, endpoint)
     summary = family.summarise(result, identity)
     if not quiet and print_summary:  # practice mode hides it: it names what was detected
         family.print_summary(view, summary)
-        if not otlp:
+        if not streamed:
             view.note(f"  Signals were not streamed. {START_STACK_HINT}")
     delivery = tel.delivery if tel is not None else None
-    return Outcome(result, identity, otlp, errors, summary, exports_delivered=delivery.delivered if delivery else 0,
-                   exports_failed=delivery.failed if delivery else 0)
+    return Outcome(result, identity, streamed, errors, summary, exports_delivered=delivery.delivered if delivery else 0,
+                   exports_failed=delivery.failed if delivery else 0,
+                   telemetry_late=tel.buffers.late() if streamed else {},
+                   telemetry_dropped=tel.buffers.dropped() if streamed else {})
 
 
 def write_summary(path: Path, outcome: Outcome) -> None:
