@@ -48,6 +48,13 @@ _SDK_LOGGERS = ("opentelemetry.exporter", "opentelemetry.sdk", "opentelemetry.sd
 DEFAULT_EXPORT_TIMEOUT_S = 3
 
 
+def default_instance(scenario: str, variant: str) -> str:
+    """service.instance.id of a run: stable across runs of the same scenario/variant on one host,
+    so repeated runs continue the same series instead of creating new ones. A run session holds
+    it as an instance slot (lab/telemetry/slots.py): a concurrent run gets `<this>:2`."""
+    return f"{socket.gethostname()}:{scenario}:{variant}"
+
+
 @dataclass(frozen=True)
 class RunIdentity:
     scenario: str
@@ -60,9 +67,7 @@ class RunIdentity:
 
     @property
     def instance_id(self) -> str:
-        # Stable across runs of the same scenario/variant on one host, so repeated
-        # runs reuse the same series instead of creating new ones.
-        return self.instance or f"{socket.gethostname()}:{self.scenario}:{self.variant}"
+        return self.instance or default_instance(self.scenario, self.variant)
 
     def resource(self) -> Resource:
         attrs = {

@@ -18,8 +18,9 @@ from typing import Any, Callable
 from rich.markup import escape
 
 from lab.telemetry.observer import Observer
-from lab.telemetry.otel import RunIdentity, Telemetry, collector_probe, otlp_endpoint, streams
+from lab.telemetry.otel import RunIdentity, Telemetry, collector_probe, default_instance, otlp_endpoint, streams
 from lab.telemetry.retry import BUFFER_SECONDS, CollectorProbe
+from lab.telemetry.slots import InstanceSlot
 
 START_STACK_HINT = "Start the stack with `make up` (docker compose, or native processes without Docker), then run again to stream over OTLP."
 WAITING_HINT = (f"Start the stack with `make up` (docker compose, or native processes without Docker): this run "
@@ -110,13 +111,31 @@ def run_session(spec, family: Family, *, seed: int = 0, fast: bool = False, spee
 
     telemetry: auto (stream if a collector answers), on (always configure OTLP), off.
     verdicts: the view names diagnoses (off in practice mode, where they are the answer).
-    instance overrides service.instance.id (default <host>:<scenario>:<variant>).
+    instance overrides service.instance.id (default <host>:<scenario>:<variant>, held as an instance
+    slot for the run: a concurrent run of the same scenario gets <host>:<scenario>:<variant>:2).
     """
     _one_torch_thread()
+    slot = None if instance else InstanceSlot(default_instance(spec.name, spec.variant))
+    try:
+        return _run(spec, family, instance or slot.instance_id, seed=seed, fast=fast, speed=speed, telemetry=telemetry,
+                    quiet=quiet, live=live, verdicts=verdicts, extra_observers=extra_observers,
+                    telemetry_kwargs=telemetry_kwargs, console_stream=console_stream, print_summary=print_summary,
+                    loop_kwargs=loop_kwargs, shared=slot is not None and slot.number != 1)
+    finally:
+        if slot is not None:
+            slot.release()
+
+
+def _run(spec, family: Family, instance: str, *, seed: int, fast: bool, speed: float, telemetry: str, quiet: bool,
+         live: bool | None, verdicts: bool, extra_observers: list[Observer], telemetry_kwargs: dict | None,
+         console_stream, print_summary: bool, loop_kwargs: dict | None, shared: bool) -> Outcome:
     identity = RunIdentity(scenario=spec.name, variant=spec.variant, seed=seed, service_name=family.service_name,
                            instance=instance)
     view = family.console(quiet=quiet, live=live, stream=console_stream, verdicts=verdicts)
     otlp, endpoint, probe = open_stream(telemetry, view, identity)
+    if otlp and shared:
+        view.note(f"Another run of {spec.name} ({spec.variant}) is going on this host: this one's series have "
+                  f"instance=\"{identity.instance_id}\".")
     tel = None
     observers: list[Observer] = [view, *extra_observers]
     if otlp or telemetry_kwargs:
