@@ -7,11 +7,13 @@ and of scripts/venv_sync.py's choice between the CPU-only index and PyPI. `make 
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import re
 import socket
 import time
 import tomllib
+from pathlib import Path
 
 import pytest
 from packaging.markers import Marker
@@ -110,3 +112,12 @@ def test_venv_sync_forced_paths_and_macos_do_not_probe() -> None:
     assert venv_sync.choose("cpu", "linux", unroutable)[0] == "cpu"
     path, line = venv_sync.choose("auto", "darwin", unroutable)
     assert path == "pypi" and "unreachable" not in line
+
+
+def test_the_venv_is_byte_compiled() -> None:
+    # scripts/venv_sync.py installs with --compile-bytecode: where PYTHONDONTWRITEBYTECODE is set
+    # (CI) every process would otherwise compile torch's sources again (~13 s a `lab run`)
+    for name in ("torch", "opentelemetry.sdk.metrics", "scipy.stats"):
+        module = importlib.import_module(name)
+        source = module.__file__
+        assert Path(importlib.util.cache_from_source(source)).exists(), f"no bytecode for {source}"
