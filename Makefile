@@ -18,7 +18,7 @@ VENV_STAMP := $(VENV)/.synced
 
 SCENARIOS := $(patsubst scenarios/%.toml,%,$(wildcard scenarios/*.toml))
 
-.PHONY: help venv lock check-lock lint test test-lab bench bench-e2e calibrate list clean $(addprefix scenario-,$(SCENARIOS))
+.PHONY: help venv lock check-lock lint test test-lab bench bench-e2e calibrate drills list clean $(addprefix scenario-,$(SCENARIOS))
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort | awk -F'\t' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -84,6 +84,10 @@ clean: ## remove the virtual environment and caches in the repository
 
 bench-e2e: $(VENV_STAMP) ## measure recorded-to-queryable delay through the running stack (make up first); writes results/bench_e2e.json
 	@$(PY) -m lab.dev.bench_e2e --out results
+
+drills: $(VENV_STAMP) ## fault drills against a private native stack (collector outage, flood, bad requests, target down); writes results/drills.md
+	@LAB_DRILLS_REPORT=results/drills.md $(PY) -m pytest -q tests/e2e/test_collector_outage.py tests/e2e/test_drills.py \
+	  tests/e2e/test_series_flood.py
 
 calibrate: $(VENV_STAMP) ## run every training scenario over 5 seeds; signature onsets and peaks to results/scenarios.md
 	@$(PY) -m lab.dev.calibrate --seeds 5 --out results/scenarios.md

@@ -37,7 +37,7 @@ def _sample_times(native_stack, instance: str, since: float) -> list[float]:
     return [float(t) for t, _ in got[0]["values"]] if got else []
 
 
-def test_a_run_streams_through_a_late_collector_and_a_20_s_outage(native_stack, tmp_path):
+def test_a_run_streams_through_a_late_collector_and_a_20_s_outage(native_stack, tmp_path, drill_report):
     summary = tmp_path / "s.json"
     instance = f"{HOST}:healthy:fault"
     t0 = time.time()
@@ -98,3 +98,9 @@ def test_a_run_streams_through_a_late_collector_and_a_20_s_outage(native_stack, 
     assert "A collector appeared" in err and "Signals were not streamed" not in out + err
     assert "Sent late, kept in the run's buffer while the collector was away" in err, err
     assert "Telemetry lost" not in err
+    drill_report("collector late, then down mid-run", f"paced `healthy` run (`--telemetry auto`); collector absent for "
+                 f"the first {appeared - t0:.0f} s, then stopped (SIGTERM) for {up_at - down_at:.0f} s",
+                 {"samples inside the gaps": f"{len(before)} before it appeared, {len(during)} during the outage",
+                  "largest gap between samples": f"{max(gaps):.1f} s (without the buffers: 24.8 s, no sample inside)",
+                  "evaluation records": f"{len(records())} of {evaluations}", "epoch spans": f"{len(epochs)}, none missing",
+                  "sent late": late.split(": ", 1)[-1].rstrip("."), "lost": "nothing"})

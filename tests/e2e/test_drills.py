@@ -31,7 +31,7 @@ def _at_sink(native_stack, alertname: str, since: float, **labels: str):
             and all(a["labels"].get(k) == v for k, v in labels.items())]
 
 
-def test_malformed_requests_fire_inference_errors_end_to_end(native_stack):
+def test_malformed_requests_fire_inference_errors_end_to_end(native_stack, drill_report):
     instance = f"{HOST}:serving-healthy:custom"  # --set makes the variant "custom"
     t0 = time.time()
     p = subprocess.Popen([sys.executable, "-m", "lab", "run", "serving-healthy", "--plain", "--telemetry", "on",
@@ -51,9 +51,12 @@ def test_malformed_requests_fire_inference_errors_end_to_end(native_stack):
     share = float(alert["value"])
     print(f"MLLabInferenceErrors fired {fired - t0:.0f} s after the run started, error share {share:.3f}")
     assert 0.03 < share < 0.07  # the clients' 5%, measured by the server
+    drill_report("malformed requests", "serving run, clients send 5% malformed requests",
+                 {"MLLabInferenceErrors firing": f"{fired - t0:.0f} s after the run started (rate over 1m + for: 30s)",
+                  "error share in the alert": f"{share:.3f}", "at the webhook sink": "yes"})
 
 
-def test_a_collector_that_stops_answering_scrapes_fires_target_down_end_to_end(native_stack):
+def test_a_collector_that_stops_answering_scrapes_fires_target_down_end_to_end(native_stack, drill_report):
     t0 = time.time()
     with native_stack.component_down("otel-collector", signal.SIGTERM):
         native_stack.poll("MLLabTargetDown firing for the collector",
@@ -65,3 +68,6 @@ def test_a_collector_that_stops_answering_scrapes_fires_target_down_end_to_end(n
     print(f"MLLabTargetDown fired {fired - t0:.0f} s after the collector went down")
     # and it clears once the collector answers again
     native_stack.poll("MLLabTargetDown resolved", lambda: not _firing(native_stack, "MLLabTargetDown"), 60)
+    drill_report("collector down", "collector stopped (SIGTERM) until the alert reached the sink, then started again",
+                 {"MLLabTargetDown firing": f"{fired - t0:.0f} s after the collector went down (3 failed scrapes + for: 15s)",
+                  "at the webhook sink": "yes", "resolved": f"{time.time() - t0:.0f} s after it went down"})

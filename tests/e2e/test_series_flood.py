@@ -31,7 +31,7 @@ def _flood_request(n: int) -> bytes:
     return req.SerializeToString()
 
 
-def test_a_series_flood_fires_series_growth_end_to_end(native_stack):
+def test_a_series_flood_fires_series_growth_end_to_end(native_stack, drill_report):
     assert JUNK_SERIES > SERIES_GROWTH_5M  # the drill must be able to cross the threshold
     before = float(native_stack.wait_for_series('prometheus_tsdb_head_series{job="prometheus"}')[0]["value"][1])
     body = _flood_request(JUNK_SERIES)
@@ -44,6 +44,7 @@ def test_a_series_flood_fires_series_growth_end_to_end(native_stack):
     assert float(after[0]["value"][1]) - before >= JUNK_SERIES
 
     # evaluated every 5 s, for: 10s; then Alertmanager's group_wait before the sink sees it
+    sent = time.time()
     native_stack.poll("MLLabSeriesGrowth firing in Prometheus",
                       lambda: [a for a in native_stack.prometheus_alerts()
                                if a["labels"]["alertname"] == "MLLabSeriesGrowth" and a["state"] == "firing"], 60)
@@ -52,3 +53,7 @@ def test_a_series_flood_fires_series_growth_end_to_end(native_stack):
     assert alert["labels"]["job"] == "prometheus" and alert["labels"]["severity"] == "warning"
     gained = int(alert["annotations"]["description"].split(" gained ")[1].split()[0])
     assert gained >= JUNK_SERIES
+    drill_report("series flood", f"one OTLP request of {JUNK_SERIES:,} junk series ({len(body) / 1e6:.2f} MB) into the collector",
+                 {"head series added": f"{float(after[0]['value'][1]) - before:,.0f}",
+                  "MLLabSeriesGrowth at the webhook sink": f"{time.time() - sent:.0f} s after the series were queryable",
+                  "gained (alert's value)": f"{gained:,}"})
