@@ -7,8 +7,9 @@ Standard library only. Run by scripts/native/up.sh in native mode and, in compos
 by the `webhook-sink` service (python:3.11-slim image with this file mounted).
 Alertmanager's only receiver points here (alertmanager/alertmanager.yml).
 
-  POST <any path>   an Alertmanager webhook payload: appended as one JSON line
-                    {"received_at": ..., "path": ..., "payload": {...}} to --out
+  POST <any path>   an Alertmanager webhook payload (version 4: a list of alerts, each with a
+                    status and an alertname label; anything else is refused with 422):
+                    appended as one JSON line {"received_at": ..., "path": ..., "payload": {...}} to --out
   GET  /alerts      JSON list of everything received so far (oldest first);
                     ?alertname=X keeps notifications that carry an alert named X
   GET  /healthz     "ok"
@@ -16,6 +17,11 @@ Alertmanager's only receiver points here (alertmanager/alertmanager.yml).
 
 Options default to the environment: LAB_WEBHOOK_SINK_HOST (127.0.0.1),
 LAB_WEBHOOK_SINK_PORT (9097), LAB_WEBHOOK_SINK_FILE (alerts.jsonl).
+
+Hardened for a shared host: a body of at most 1 MiB (a notification of 100 alerts is ~100 KB);
+storage bounded by rotation (at 16 MiB the file becomes <out>.1, one backup kept, reads see
+both); a client must send its request within 10 s (no thread held by a slow sender); at
+most 32 requests at once (more are turned away at once, not queued).
 """
 
 from __future__ import annotations
@@ -30,36 +36,87 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-MAX_BODY = 10 * 1024 * 1024
+MAX_BODY = 1024 * 1024
+MAX_FILE_BYTES = 16 * 1024 * 1024  # then rotate: <out> -> <out>.1 (~16,000 notifications each)
+READ_TIMEOUT_S = 10
+MAX_CLIENTS = 32
+STATUSES = ("firing", "resolved")
+
+
+def invalid(payload: object) -> str | None:
+    """Why `payload` is not an Alertmanager webhook notification (version 4), or None."""
+    if not isinstance(payload, dict):
+        return "the body must be a JSON object"
+    if payload.get("version") != "4":
+        return "version must be \"4\" (Alertmanager's webhook format)"
+    alerts = payload.get("alerts")
+    if not isinstance(alerts, list) or not alerts:
+        return "alerts must be a non-empty list"
+    for i, a in enumerate(alerts):
+        if not isinstance(a, dict) or a.get("status") not in STATUSES:
+            return f"alerts[{i}].status must be one of {', '.join(STATUSES)}"
+        labels = a.get("labels")
+        if not isinstance(labels, dict) or not isinstance(labels.get("alertname"), str) or \
+                not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+            return f"alerts[{i}].labels must map strings to strings, with an alertname"
+    return None
 
 
 class Store:
-    """Append-only JSON-lines file guarded by a lock."""
+    """Append-only JSON-lines file guarded by a lock, rotated at max_bytes (one backup)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, max_bytes: int = MAX_FILE_BYTES) -> None:
+        self.path, self.max_bytes = path, max_bytes
+        self.backup = path.with_name(path.name + ".1")
         self.lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(exist_ok=True)
 
     def append(self, record: dict) -> None:
         line = json.dumps(record, separators=(",", ":"), sort_keys=True)
-        with self.lock, self.path.open("a", encoding="utf-8") as f:
-            f.write(line + "\n")
+        with self.lock:
+            if self.path.stat().st_size + len(line) + 1 > self.max_bytes:
+                os.replace(self.path, self.backup)  # the oldest backup goes
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(line + "\n")
 
     def read(self) -> list[dict]:
         with self.lock:
-            text = self.path.read_text(encoding="utf-8")
+            text = "".join(p.read_text(encoding="utf-8") for p in (self.backup, self.path) if p.exists())
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
     def clear(self) -> None:
         with self.lock:
+            self.backup.unlink(missing_ok=True)
             self.path.write_text("", encoding="utf-8")
+
+
+class BoundedServer(ThreadingHTTPServer):
+    """A thread per request, at most `max_clients` at once: more are closed at once."""
+
+    daemon_threads = True
+
+    def __init__(self, address, handler, max_clients: int = MAX_CLIENTS) -> None:
+        super().__init__(address, handler)
+        self._slots = threading.BoundedSemaphore(max_clients)
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 def make_handler(store: Store) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "ml-lab-webhook-sink/1"
+        timeout = READ_TIMEOUT_S  # per socket operation: a sender that stalls is dropped
 
         def _send(self, status: int, body: object) -> None:
             data = (body if isinstance(body, str) else json.dumps(body, indent=1)).encode()
@@ -91,15 +148,25 @@ def make_handler(store: Store) -> type[BaseHTTPRequestHandler]:
                 self._send(404, {"error": f"unknown path {url.path}"})
 
         def do_POST(self) -> None:  # noqa: N802
-            length = int(self.headers.get("Content-Length") or 0)
-            if length <= 0 or length > MAX_BODY:
-                self._send(400, {"error": "missing or oversized body"})
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if length <= 0:
+                self._send(400, {"error": "missing body or Content-Length"})
+                return
+            if length > MAX_BODY:
+                self._send(413, {"error": f"body larger than {MAX_BODY} bytes"})
                 return
             raw = self.rfile.read(length)
             try:
                 payload = json.loads(raw)
             except ValueError as exc:
                 self._send(400, {"error": f"body is not JSON: {exc}"})
+                return
+            reason = invalid(payload)
+            if reason:
+                self._send(422, {"error": f"not an Alertmanager notification: {reason}"})
                 return
             store.append(
                 {
@@ -131,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     store = Store(args.out)
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(store))
+    server = BoundedServer((args.host, args.port), make_handler(store))
     print(f"webhook sink listening on http://{args.host}:{args.port}, writing {args.out}", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
