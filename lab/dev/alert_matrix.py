@@ -69,6 +69,9 @@ from lab.training.run import run_training
 from lab.training.signals import overfitting
 
 WATCHDOG = "MLLabWatchdog"
+# Per scenario kind: a series every export of a run refreshes, and its running gauge.
+HEARTBEAT = {"training": "ml_training_steps_total", "inference": "ml_drift_windows_total"}
+RUNNING = {"training": "ml_training_running", "inference": "ml_inference_running"}
 # The matrix rows of the SIGKILLed runs and the scenario each one runs: one per family, as
 # each family has its own running gauge for MLLabTelemetryStopped.
 KILLED = {("killed-run", "fault"): "healthy", ("killed-serving", "fault"): "serving-healthy"}
@@ -187,11 +190,9 @@ def matrix_rows(scenarios: list[str] | None = None) -> list[tuple[str, str, list
 def _killed_run(stack: NativeStack, tag: str, row: tuple[str, str], timeout_s: float = 180) -> float:
     """Start the row's paced healthy run, SIGKILL it once Prometheus has its data; returns the kill time."""
     instance = _instance(tag, *row, 0)
-    scenario = load_scenario(KILLED[row])
-    family = "serving" if scenario.kind == "inference" else "training"
-    gauge = "ml_inference_running" if family == "serving" else "ml_training_running"
-    code = (f"from lab.{family}.run import run_{family}; from lab.specs.loader import load_scenario; "
-            f"run_{family}(load_scenario({KILLED[row]!r}), seed=0, telemetry='on', quiet=True, instance={instance!r})")
+    gauge = RUNNING[load_scenario(KILLED[row]).kind]
+    code = ("from lab.families import run; from lab.specs.loader import load_scenario; "
+            f"run(load_scenario({KILLED[row]!r}), seed=0, telemetry='on', quiet=True, instance={instance!r})")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, **stack.otel_env()},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -392,11 +393,6 @@ def _collect(stack: NativeStack, result: MatrixResult, t0: float) -> None:
 
 
 # --- why a cell is wrong ---------------------------------------------------------------------
-
-# The series every run of a family exports at each interval: its samples show whether the run's
-# data reached Prometheus, and with which gaps.
-HEARTBEAT = {"training": "ml_training_steps_total", "inference": "ml_drift_windows_total"}
-
 
 def _collector_failures(stack: NativeStack) -> str:
     """The collector's refused and failed metric points so far (its own metrics, scraped by Prometheus)."""

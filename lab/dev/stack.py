@@ -134,7 +134,7 @@ def _proc_state(proc: Path) -> str:
         return "gone"
 
 
-def _answers(url: str) -> bool:
+def http_ok(url: str) -> bool:
     try:
         return requests.get(url, timeout=2).ok
     except requests.RequestException:
@@ -286,7 +286,7 @@ class NativeStack:
             pid_file.write_text(f"{new.pid}\n{started.strip()}\n")
             health = next((self._url(port, path) for n, port, path, _ in COMPONENTS if n == name), None)
             if health:
-                poll(f"{name} healthy again at {health}", lambda: _answers(health), 60)
+                poll(f"{name} healthy again at {health}", lambda: http_ok(health), 60)
 
     # --- webhook sink -------------------------------------------------------------------
     def sink_alerts(self, alertname: str | None = None) -> list[dict]:

@@ -23,17 +23,18 @@ from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import Sampler
 
 import lab
 from lab.specs.base import HIDDEN_VARIANT
 from lab.telemetry.retry import CollectorProbe, RetryBuffers
+from lab.telemetry.wrapped import WrappedLogs, WrappedMetrics, WrappedSpans
 
 # One interval for the whole lab: SDK export, Prometheus scrape and rule evaluation.
 # Keep in sync with LAB_INTERVAL in .env (tests/telemetry/test_otel.py checks it).
@@ -165,57 +166,12 @@ class DeliveryCounter:
                 self.failed += 1
 
     def wrap(self, metric: MetricExporter, span: SpanExporter, log: LogRecordExporter):
-        return _CountedMetrics(metric, self), _CountedSpans(span, self), _CountedLogs(log, self)
+        return WrappedMetrics(metric, self._around), WrappedSpans(span, self._around), WrappedLogs(log, self._around)
 
-
-class _CountedMetrics(MetricExporter):
-    def __init__(self, inner: MetricExporter, counter: DeliveryCounter) -> None:
-        super().__init__(preferred_temporality=inner._preferred_temporality,
-                         preferred_aggregation=inner._preferred_aggregation)
-        self._inner, self._counter = inner, counter
-
-    def export(self, metrics_data, timeout_millis: float = 10_000, **kwargs) -> MetricExportResult:
-        result = self._inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
-        self._counter.count(result == MetricExportResult.SUCCESS)
-        return result
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return self._inner.force_flush(timeout_millis=timeout_millis)
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs) -> None:
-        self._inner.shutdown(timeout_millis=timeout_millis, **kwargs)
-
-
-class _CountedSpans(SpanExporter):
-    def __init__(self, inner: SpanExporter, counter: DeliveryCounter) -> None:
-        self._inner, self._counter = inner, counter
-
-    def export(self, spans) -> SpanExportResult:
-        result = self._inner.export(spans)
-        self._counter.count(result == SpanExportResult.SUCCESS)
-        return result
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self._inner.force_flush(timeout_millis)
-
-    def shutdown(self) -> None:
-        self._inner.shutdown()
-
-
-class _CountedLogs(LogRecordExporter):
-    def __init__(self, inner: LogRecordExporter, counter: DeliveryCounter) -> None:
-        self._inner, self._counter = inner, counter
-
-    def export(self, batch) -> LogRecordExportResult:
-        result = self._inner.export(batch)
-        self._counter.count(result == LogRecordExportResult.SUCCESS)
-        return result
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self._inner.force_flush(timeout_millis)
-
-    def shutdown(self) -> None:
-        self._inner.shutdown()
+    def _around(self, batch, send) -> bool:
+        ok = send(batch)
+        self.count(ok)
+        return ok
 
 
 def _otlp_exporters():

@@ -13,9 +13,11 @@ from __future__ import annotations
 import threading
 import time
 
-from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk._logs.export import LogRecordExporter
+from opentelemetry.sdk.metrics.export import MetricExporter
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from lab.telemetry.wrapped import WrappedLogs, WrappedMetrics, WrappedSpans
 
 
 class ExportGate:
@@ -47,51 +49,7 @@ class ExportGate:
             return self.blocked
 
     def wrap(self, metric: MetricExporter, span: SpanExporter, log: LogRecordExporter):
-        return _GatedMetrics(metric, self), _GatedSpans(span, self), _GatedLogs(log, self)
+        return WrappedMetrics(metric, self._around), WrappedSpans(span, self._around), WrappedLogs(log, self._around)
 
-
-class _GatedMetrics(MetricExporter):
-    def __init__(self, inner: MetricExporter, gate: ExportGate) -> None:
-        # Keep the inner exporter's temporality/aggregation so cumulative series resume intact.
-        super().__init__(preferred_temporality=inner._preferred_temporality,
-                         preferred_aggregation=inner._preferred_aggregation)
-        self._inner, self._gate = inner, gate
-
-    def export(self, metrics_data, timeout_millis: float = 10_000, **kwargs) -> MetricExportResult:
-        if self._gate.drop():
-            return MetricExportResult.FAILURE
-        return self._inner.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return self._inner.force_flush(timeout_millis=timeout_millis)
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs) -> None:
-        self._inner.shutdown(timeout_millis=timeout_millis, **kwargs)
-
-
-class _GatedSpans(SpanExporter):
-    def __init__(self, inner: SpanExporter, gate: ExportGate) -> None:
-        self._inner, self._gate = inner, gate
-
-    def export(self, spans) -> SpanExportResult:
-        return SpanExportResult.FAILURE if self._gate.drop() else self._inner.export(spans)
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self._inner.force_flush(timeout_millis)
-
-    def shutdown(self) -> None:
-        self._inner.shutdown()
-
-
-class _GatedLogs(LogRecordExporter):
-    def __init__(self, inner: LogRecordExporter, gate: ExportGate) -> None:
-        self._inner, self._gate = inner, gate
-
-    def export(self, batch) -> LogRecordExportResult:
-        return LogRecordExportResult.FAILURE if self._gate.drop() else self._inner.export(batch)
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self._inner.force_flush(timeout_millis)
-
-    def shutdown(self) -> None:
-        self._inner.shutdown()
+    def _around(self, batch, send) -> bool:
+        return not self.drop() and send(batch)

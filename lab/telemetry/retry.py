@@ -26,9 +26,11 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk._logs.export import LogRecordExporter
+from opentelemetry.sdk.metrics.export import MetricExporter
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from lab.telemetry.wrapped import WrappedLogs, WrappedMetrics, WrappedSpans
 
 # Twice the 60 s of outage a run must ride out (issue 16): 24 metric exports at 5 s.
 BUFFER_SECONDS = 120
@@ -110,58 +112,6 @@ class Backlog:
         self.stats.dropped += n
 
 
-class _RetryingMetrics(MetricExporter):
-    def __init__(self, inner: MetricExporter, backlog: Backlog) -> None:
-        # The inner exporter's temporality and aggregation: cumulative series resume intact.
-        super().__init__(preferred_temporality=inner._preferred_temporality,
-                         preferred_aggregation=inner._preferred_aggregation)
-        self._inner, self.backlog = inner, backlog
-
-    def export(self, metrics_data, timeout_millis: float = 10_000, **kwargs) -> MetricExportResult:
-        ok = self.backlog.send(metrics_data, 1, lambda b: self._inner.export(
-            b, timeout_millis=timeout_millis, **kwargs) == MetricExportResult.SUCCESS)
-        return MetricExportResult.SUCCESS if ok else MetricExportResult.FAILURE
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return self._inner.force_flush(timeout_millis=timeout_millis)
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs) -> None:
-        self.backlog.abandon()
-        self._inner.shutdown(timeout_millis=timeout_millis, **kwargs)
-
-
-class _RetryingSpans(SpanExporter):
-    def __init__(self, inner: SpanExporter, backlog: Backlog) -> None:
-        self._inner, self.backlog = inner, backlog
-
-    def export(self, spans) -> SpanExportResult:
-        ok = self.backlog.send(list(spans), len(spans), lambda b: self._inner.export(b) == SpanExportResult.SUCCESS)
-        return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self._inner.force_flush(timeout_millis)
-
-    def shutdown(self) -> None:
-        self.backlog.abandon()
-        self._inner.shutdown()
-
-
-class _RetryingLogs(LogRecordExporter):
-    def __init__(self, inner: LogRecordExporter, backlog: Backlog) -> None:
-        self._inner, self.backlog = inner, backlog
-
-    def export(self, batch) -> LogRecordExportResult:
-        ok = self.backlog.send(list(batch), len(batch), lambda b: self._inner.export(b) == LogRecordExportResult.SUCCESS)
-        return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self._inner.force_flush(timeout_millis)
-
-    def shutdown(self) -> None:
-        self.backlog.abandon()
-        self._inner.shutdown()
-
-
 class RetryBuffers:
     """One backlog per signal; wraps a run's three OTLP exporters."""
 
@@ -175,7 +125,9 @@ class RetryBuffers:
 
     def wrap(self, metric: MetricExporter, span: SpanExporter, log: LogRecordExporter):
         m, s, lg = (self.backlogs[k] for k in self.KINDS)
-        return _RetryingMetrics(metric, m), _RetryingSpans(span, s), _RetryingLogs(log, lg)
+        return (WrappedMetrics(metric, lambda data, send: m.send(data, 1, send), m.abandon),
+                WrappedSpans(span, lambda spans, send: s.send(list(spans), len(spans), send), s.abandon),
+                WrappedLogs(log, lambda batch, send: lg.send(list(batch), len(batch), send), lg.abandon))
 
     def late(self) -> dict[str, int]:
         return {k: b.stats.late for k, b in self.backlogs.items() if b.stats.late}

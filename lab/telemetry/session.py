@@ -68,10 +68,10 @@ def open_stream(telemetry: str, view, identity: RunIdentity) -> tuple[bool, str,
     auto without a collector: the run still sets up OTLP, behind a probe that holds every batch
     until a collector answers (a stack started during the run still gets it)."""
     endpoint = otlp_endpoint()
-    if telemetry == "auto" and not streams(telemetry, endpoint):
+    otlp = streams(telemetry, endpoint)  # auto: one probe of the endpoint
+    if telemetry == "auto" and not otlp:
         view.warn(f"No OpenTelemetry collector at {endpoint} yet: signals are shown here. {WAITING_HINT}")
         return True, endpoint, collector_probe(endpoint)
-    otlp = streams(telemetry, endpoint)
     if otlp:
         view.note(f"Streaming metrics, traces and logs over OTLP to {endpoint} (run id {identity.run_id}).")
     return otlp, endpoint, None

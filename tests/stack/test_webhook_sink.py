@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from lab.dev.stack import free_ports
+from lab.dev.stack import free_ports, http_ok, poll
 from lab.repo import ROOT
 
 SINK = ROOT / "alertmanager" / "webhook_sink.py"
@@ -27,13 +27,7 @@ def sink(tmp_path):
     p = subprocess.Popen([sys.executable, str(SINK), "--host", "127.0.0.1", "--port", str(port),
                           "--out", str(tmp_path / "alerts.jsonl")], stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        try:
-            if requests.get(f"{url}/healthz", timeout=1).ok:
-                break
-        except requests.RequestException:
-            time.sleep(0.1)
+    poll("the sink's /healthz", lambda: http_ok(f"{url}/healthz"), 20, 0.1)
     yield url
     p.kill()
     p.wait()
@@ -74,14 +68,8 @@ def test_a_sender_that_stalls_does_not_hold_the_sink(sink):
         with pytest.raises(requests.RequestException):  # every slot taken: turned away at once
             requests.get(f"{sink}/healthz", timeout=5)
         # after the read timeout the stalled senders are dropped and the sink answers again
-        deadline = time.time() + webhook_sink.READ_TIMEOUT_S + 10
-        while time.time() < deadline:
-            try:
-                if requests.get(f"{sink}/healthz", timeout=2).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.5)
-        assert requests.get(f"{sink}/healthz", timeout=2).ok
+        poll("the sink's /healthz after the read timeout", lambda: http_ok(f"{sink}/healthz"),
+             webhook_sink.READ_TIMEOUT_S + 10)
     finally:
         for s in stalled:
             s.close()
