@@ -4,6 +4,12 @@ Markers (pyproject.toml): every test under tests/stack, tests/e2e and tests/dev 
 ``stack`` (it builds and starts the native stack), every test under tests/scenarios is
 ``slow`` (it trains several seeds). `pytest -m "not stack"` therefore never starts a stack.
 
+Order and builds: test modules run by what they need built (none first, then promtool, pint
+and compose-check, then the whole native stack, then Docker Compose), and the session starts
+``scripts/native/build.sh --sequential`` for what is missing, in that order, at the lowest CPU
+priority, before its first test. On a cold machine the builds thus use the CPU that the tests
+needing nothing leave idle; a fixture waits only for its own component's build.
+
 Fixtures (session-scoped, so a session builds and starts things at most once):
 
 - ``lab_env``: the KEY=VALUE pairs of the repository's ``.env`` (lab.repo.read_dotenv).
@@ -21,18 +27,36 @@ Fixtures (session-scoped, so a session builds and starts things at most once):
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import os
+import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 
-from lab.dev.stack import NativeStack, StackError, build_native, private_native_stack
+from lab.dev.stack import (
+    BUILD_RANK,
+    FIXTURE_COMPONENTS,
+    STACK_BUILD,
+    NativeStack,
+    StackError,
+    background_build,
+    build_native,
+    missing_native,
+    private_native_stack,
+)
 from lab.repo import read_dotenv
 from lab.specs.loader import build_spec
 
 MARKERS_BY_DIRECTORY = {"stack": "stack", "e2e": "stack", "dev": "stack", "scenarios": "slow"}
+
+
+def _components(item: pytest.Item) -> list[str]:
+    return [c for name in item.fixturenames for c in FIXTURE_COMPONENTS.get(name, ())]
 
 
 def pytest_collection_modifyitems(config, items) -> None:
@@ -42,6 +66,40 @@ def pytest_collection_modifyitems(config, items) -> None:
         marker = MARKERS_BY_DIRECTORY.get(parts[0]) if len(parts) > 1 else None
         if marker:
             item.add_marker(marker)
+    # Modules run by the most one of their tests needs built (BUILD_RANK), directory order
+    # within a rank: the tests needing no binary run while the background build works. Whole
+    # modules move, so module-scoped fixtures (the Docker engine) are set up once.
+    rank: dict[str, int] = {}
+    for item in items:
+        needs = [BUILD_RANK[c] for c in _components(item)]
+        rank[item.nodeid.split("::")[0]] = max([rank.get(item.nodeid.split("::")[0], 0), *needs])
+    items.sort(key=lambda item: rank[item.nodeid.split("::")[0]])
+
+
+_BACKGROUND = pytest.StashKey[subprocess.Popen]()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start building the binaries the selected tests need, in the order they need them."""
+    if session.config.option.collectonly or not session.items:
+        return
+    wanted = list(dict.fromkeys(c for item in session.items for c in _components(item)))
+    missing = missing_native(*wanted) if wanted else []
+    if missing:
+        session.config.stash[_BACKGROUND] = background_build(missing)
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"building in the background, lowest CPU priority: {', '.join(missing)} "
+                                "(a cold build takes minutes; logs: scripts/native/build.sh --help)")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    proc = session.config.stash.get(_BACKGROUND, None)
+    if proc is not None and proc.poll() is None:
+        # Tests that needed nothing more ended the session: stop the builds nobody waits for.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait()
 
 
 # A tiny but real scenario for fast unit tests: 2 hidden layers on digits.
@@ -87,7 +145,7 @@ def lab_env() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def native_bins() -> dict[str, Path]:
-    return _build("otelcol", "prometheus", "alertmanager", "jaeger", "victorialogs")
+    return _build(*STACK_BUILD)
 
 
 @pytest.fixture(scope="session")

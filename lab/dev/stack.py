@@ -92,6 +92,35 @@ def build_native(*components: str) -> dict[str, Path]:
     return {name: Path(p) for name, p in paths.items()}
 
 
+STACK_BUILD = ("otelcol", "prometheus", "alertmanager", "jaeger", "victorialogs")
+# The natively built components behind each test fixture (tests/conftest.py), and the order a
+# test session needs them in: none, then the rule tools, the native stack, Docker Compose.
+FIXTURE_COMPONENTS = {
+    "promtool": ("prometheus",), "pint": ("pint",), "compose_check": ("compose-check",),
+    "native_bins": STACK_BUILD, "native_stack": STACK_BUILD, "engine": ("docker-compose",), "standins": STACK_BUILD,
+}
+BUILD_RANK = {"prometheus": 1, "pint": 1, "compose-check": 1,
+              "otelcol": 2, "alertmanager": 2, "jaeger": 2, "victorialogs": 2, "docker-compose": 3}
+
+
+def missing_native(*components: str) -> list[str]:
+    """The components not yet built for their pinned versions and inputs (build.sh --missing)."""
+    proc = subprocess.run([str(NATIVE / "build.sh"), "--missing", *components], capture_output=True, text=True)
+    return proc.stdout.split() if proc.returncode == 0 else list(components)
+
+
+def background_build(components: list[str]) -> subprocess.Popen:
+    """Build components one after another, in the given order, at the lowest CPU priority.
+
+    A session starts this before its first test: the builds use the CPU its tests leave idle,
+    and build_native (for any one component) waits only for that component's build.
+    Its own process group, so that killpg stops the go builds too.
+    """
+    return subprocess.Popen(["nice", "-n", "19", str(NATIVE / "build.sh"), "--sequential", *components],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
 def otlp_attrs(attributes: list[dict] | None) -> dict[str, Any]:
     """OTLP JSON attribute list -> plain dict ({"key": k, "value": {"stringValue": v}} -> {k: v})."""
     out: dict[str, Any] = {}
@@ -317,7 +346,7 @@ class NativeStack:
 @contextmanager
 def private_native_stack(state_dir: Path | None = None) -> Iterator[NativeStack]:
     """Build if needed, start on free ports, yield the stack, always stop it (also on failure)."""
-    build_native("otelcol", "prometheus", "alertmanager", "jaeger", "victorialogs")
+    build_native(*STACK_BUILD)
     with tempfile.TemporaryDirectory(prefix="lab-stack-") as tmp:
         state = Path(state_dir or tmp)
         ports = dict(zip(PORT_VARS, free_ports(len(PORT_VARS))))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the native stack's binaries from Go modules, once, into the cache.
 #
-#   scripts/native/build.sh [--print-paths] [component ...]
+#   scripts/native/build.sh [--print-paths] [--sequential] [component ...]
+#   scripts/native/build.sh --missing [component ...]
 #
 # Components: otelcol prometheus alertmanager jaeger victorialogs pint compose-check
 #             docker-compose   (default: all)
@@ -15,7 +16,11 @@
 #   docker-compose  Docker Compose v5 as a CLI plugin of the docker client, from
 #                 scripts/native/compose-wrapper/ (used by scripts/docker/engine.sh)
 # Every binary is static (CGO_ENABLED=0): the stand-in images (scripts/docker/) copy them.
-# The requested components are built in parallel (Go's caches are safe to share).
+# The requested components are built in parallel (Go's caches are safe to share), or
+# with --sequential one after another in the order given (the test suite's background
+# build: the first component a session needs is ready soonest). Each component has its
+# own lock, so a build.sh that needs one component waits only for that component's build
+# by another build.sh (a background build, a second terminal), then reuses its binary.
 # Versions come from .env. Binaries go to ${LAB_CACHE_DIR:-~/.cache/ml-obs-lab}/bin/
 # with the version in the name (otelcol-0.159.0, prometheus-3.14.0, ...); the Go
 # module and build caches live under LAB_CACHE_DIR too, so later builds and CI runs
@@ -25,7 +30,8 @@
 # on failure a one-line message names the component and the log, exit status 1.
 # Durations are appended to $LAB_CACHE_DIR/logs/build-times.tsv.
 # --print-paths prints NAME=PATH for each binary of the given components on stdout
-# (progress goes to stderr).
+# (progress goes to stderr). --missing builds nothing: it prints the given components
+# that are not built for the pinned version and inputs, one per line.
 set -euo pipefail
 # The whole script is one { ...; exit; } block: bash parses it before running it, so
 # editing this file (git pull) while it runs cannot derail the running copy.
@@ -38,10 +44,14 @@ ALL_COMPONENTS=(otelcol prometheus alertmanager jaeger victorialogs pint compose
 MIN_GO=1.26.0
 
 print_paths=0
+sequential=0
+missing=0
 components=()
 for arg in "$@"; do
   case "$arg" in
     --print-paths) print_paths=1 ;;
+    --sequential) sequential=1 ;;
+    --missing) missing=1 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     otelcol | prometheus | alertmanager | jaeger | victorialogs | pint | compose-check | docker-compose) components+=("$arg") ;;
     *) echo "build.sh: unknown component '$arg' (known: ${ALL_COMPONENTS[*]})" >&2; exit 2 ;;
@@ -107,6 +117,14 @@ up_to_date() {
 
 fail() { echo "build.sh: $*" >&2; exit 1; }
 
+# Into place in one rename: a build killed mid-copy never leaves a truncated binary.
+put_bin() {
+  local dest
+  dest="$(lab_bin "$2")"
+  install -m 0755 "$1" "$dest.partial"
+  mv -f "$dest.partial" "$dest"
+}
+
 check_go() {
   command -v go >/dev/null 2>&1 ||
     fail "Go toolchain not found: native mode builds its binaries from Go modules (needs Go >= $MIN_GO on PATH: export PATH=\"\$(scripts/ensure-go.sh):\$PATH\" fetches one; or use Docker: scripts/stack.sh up)"
@@ -135,7 +153,7 @@ build_otelcol() {
   rm -rf "$dir" && mkdir -p "$dir"
   cp "$manifest" "$dir/builder-config.yaml"
   (cd "$dir" && "$tools/builder" --config=builder-config.yaml)
-  install -m 0755 "$dir/_build/otelcol" "$(lab_bin otelcol)"
+  put_bin "$dir/_build/otelcol" otelcol
 }
 
 build_prometheus() {
@@ -150,8 +168,8 @@ build_prometheus() {
   # builtinassets: the web UI is not in the Go module (the API works without it).
   (cd "$dir" && go build -mod=readonly -trimpath -tags remove_all_sd -ldflags "$(prom_ldflags "$v")" -o out/ \
     github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool)
-  install -m 0755 "$dir/out/prometheus" "$(lab_bin prometheus)"
-  install -m 0755 "$dir/out/promtool" "$(lab_bin promtool)"
+  put_bin "$dir/out/prometheus" prometheus
+  put_bin "$dir/out/promtool" promtool
 }
 
 build_alertmanager() {
@@ -159,8 +177,8 @@ build_alertmanager() {
   rm -rf "$dir" && mkdir -p "$dir"
   GOBIN="$dir" go install -trimpath -ldflags "$(prom_ldflags "$v")" \
     "github.com/prometheus/alertmanager/cmd/alertmanager@v$v" "github.com/prometheus/alertmanager/cmd/amtool@v$v"
-  install -m 0755 "$dir/alertmanager" "$(lab_bin alertmanager)"
-  install -m 0755 "$dir/amtool" "$(lab_bin amtool)"
+  put_bin "$dir/alertmanager" alertmanager
+  put_bin "$dir/amtool" amtool
 }
 
 build_pint() {
@@ -172,7 +190,7 @@ build_pint() {
   cp "$wrapper/go.mod" "$wrapper/go.sum" "$dir/"
   (cd "$dir" && go build -mod=readonly -trimpath -ldflags "-s -w -X main.version=$v -X main.commit=go-module" -o out/ \
     github.com/cloudflare/pint/cmd/pint)
-  install -m 0755 "$dir/out/pint" "$(lab_bin pint)"
+  put_bin "$dir/out/pint" pint
 }
 
 build_compose-check() {
@@ -180,7 +198,7 @@ build_compose-check() {
   rm -rf "$dir" && mkdir -p "$dir/out"
   cp "$LAB_ROOT/scripts/compose-check/"{go.mod,go.sum,main.go} "$dir/"
   (cd "$dir" && go build -mod=readonly -trimpath -ldflags "-s -w" -o out/compose-check .)
-  install -m 0755 "$dir/out/compose-check" "$(lab_bin compose-check)"
+  put_bin "$dir/out/compose-check" compose-check
 }
 
 # A wrapper module (go.mod with a `tool` line + go.sum, written once with
@@ -195,7 +213,7 @@ build_wrapped() {
   rm -rf "$dir" && mkdir -p "$dir/out"
   cp "$wrapper/go.mod" "$wrapper/go.sum" "$dir/"
   (cd "$dir" && go build -mod=readonly -trimpath -ldflags "-s -w $ldflags" -o "out/$name" "$pkg")
-  install -m 0755 "$dir/out/$name" "$(lab_bin "$name")"
+  put_bin "$dir/out/$name" "$name"
 }
 
 build_jaeger() {
@@ -218,8 +236,13 @@ build_docker-compose() {
 }
 
 build_one() {
-  local c="$1" v log start secs
+  local c="$1" v log start secs lock
   v="$(version_of "$c")"
+  # Runs in its own subshell (see below): the lock is held until that subshell ends.
+  if command -v flock >/dev/null 2>&1; then
+    exec {lock}>"$LAB_CACHE_DIR/.build-$c.lock"
+    flock "$lock"
+  fi
   if up_to_date "$c"; then
     echo "build.sh: $c $v already built" >&2
     return 0
@@ -244,20 +267,25 @@ build_one() {
   echo "build.sh: built $c $v in ${secs}s" >&2
 }
 
-# One build at a time per cache (parallel test runs, two terminals...).
-exec 9>"$LAB_CACHE_DIR/.build.lock"
-if command -v flock >/dev/null 2>&1; then
-  flock 9
+if ((missing)); then
+  for c in "${components[@]}"; do
+    up_to_date "$c" || echo "$c"
+  done
+  exit 0
 fi
 
-# In parallel; the first failure's message is printed by its build_one, and the
-# script fails once all have finished.
+# Each build in its own subshell; the first failure's message is printed by its
+# build_one, and the script fails once all have finished.
 pids=()
-for c in "${components[@]}"; do
-  build_one "$c" &
-  pids+=($!)
-done
 rc=0
+for c in "${components[@]}"; do
+  if ((sequential)); then
+    (build_one "$c") || rc=1
+  else
+    build_one "$c" &
+    pids+=($!)
+  fi
+done
 for pid in "${pids[@]}"; do wait "$pid" || rc=1; done
 ((rc == 0)) || exit 1
 
