@@ -89,5 +89,5 @@ drills: $(VENV_STAMP) ## fault drills against a private native stack (collector 
 	@LAB_DRILLS_REPORT=results/drills.md $(PY) -m pytest -q tests/e2e/test_collector_outage.py tests/e2e/test_drills.py \
 	  tests/e2e/test_series_flood.py
 
-calibrate: $(VENV_STAMP) ## run every training scenario over 5 seeds; signature onsets and peaks to results/scenarios.md
-	@$(PY) -m lab.dev.calibrate --seeds 5 --out results/scenarios.md
+calibrate: $(VENV_STAMP) ## every scenario and fix over the 50 calibration seeds, all cores: each alert's signal vs its threshold -> results/scenarios.md
+	@$(PY) -m lab.dev.calibrate --out results/scenarios.md $(ARGS)

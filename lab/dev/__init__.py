@@ -4,7 +4,7 @@
     alert_matrix   which alerts every scenario fires on the real stack, with detection latency
     record         records every scenario's series for the replay tests (make record-alerts)
     replay         turns a recording into a promtool test of the alert rules
-    calibrate      signature onsets and peaks of every training scenario over seeds
+    calibrate      every alert's signal per scenario over many seeds, against its threshold
     bench          instrumentation overhead (make bench)
     bench_e2e      recorded-to-queryable delay through a running stack (make bench-e2e)
     drift_bench    the drift monitor's decisions and speed, against a drift library
