@@ -4,18 +4,18 @@ import math
 
 import pytest
 
+from lab.dev.calibrate import TEST_SEEDS, result_of
 from lab.specs.loader import load_scenario
-from lab.training.loop import Trainer
 from lab.training.signatures import onsets
 
-SEEDS = range(5)
+SEEDS = TEST_SEEDS  # disjoint from the calibration's (lab/dev/calibrate.py)
 # Measured onsets (docs/signals.md): stalled at step 600 on every seed (the first
 # evaluation after 25% of 2,376 steps); diverged at steps 52-537.
 BOUNDS = {"stalled": 600, "diverged": 1000}
 
 
 def _runs(name, fix):
-    return [Trainer(load_scenario(name, fix=fix), s, fast=True).run() for s in SEEDS]
+    return [result_of(name, fix, s) for s in SEEDS]
 
 
 @pytest.mark.parametrize("name", ["stalled", "diverged"])
