@@ -104,8 +104,10 @@ def test_base_inherits_every_field_including_title_story_alerts_faults_and_fix(t
     assert (mine.title, mine.story, mine.alerts, mine.faults, mine.has_fix) == \
         (theirs.title, theirs.story, theirs.alerts, theirs.faults, True)
     assert mine.model == theirs.model and mine.data == theirs.data  # through loss-spike's own base, healthy
-    assert load_scenario("my-spike", fix=True, directory=tmp_path).optimizer.lr == \
-        load_scenario("loss-spike", fix=True, directory=tmp_path).optimizer.lr  # the inherited [fix] applies
+    fixed = load_scenario("my-spike", fix=True, directory=tmp_path)
+    assert mine.faults and fixed.faults == [] and fixed.train.grad_clip == 1.0  # the inherited [fix] applies
+    assert (fixed.faults, fixed.train) == (load_scenario("loss-spike", fix=True, directory=tmp_path).faults,
+                                           load_scenario("loss-spike", fix=True, directory=tmp_path).train)
 
 
 def test_an_own_story_or_fix_replaces_the_base_one_whole(tmp_path):
