@@ -43,13 +43,17 @@ class WrappedMetrics(MetricExporter):
         self._inner.shutdown(timeout_millis=timeout_millis, **kwargs)
 
 
-class WrappedSpans(SpanExporter):
-    def __init__(self, inner: SpanExporter, around: Around, on_shutdown: Callable[[], None] = _nothing) -> None:
+class _WrappedBatches:
+    """Spans and log records: the same exporter shape, only the result type differs."""
+
+    RESULT: Any
+
+    def __init__(self, inner, around: Around, on_shutdown: Callable[[], None] = _nothing) -> None:
         self._inner, self._around, self._on_shutdown = inner, around, on_shutdown
 
-    def export(self, spans) -> SpanExportResult:
-        ok = self._around(spans, lambda batch: self._inner.export(batch) == SpanExportResult.SUCCESS)
-        return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
+    def export(self, batch):
+        ok = self._around(batch, lambda b: self._inner.export(b) == self.RESULT.SUCCESS)
+        return self.RESULT.SUCCESS if ok else self.RESULT.FAILURE
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return self._inner.force_flush(timeout_millis)
@@ -59,17 +63,9 @@ class WrappedSpans(SpanExporter):
         self._inner.shutdown()
 
 
-class WrappedLogs(LogRecordExporter):
-    def __init__(self, inner: LogRecordExporter, around: Around, on_shutdown: Callable[[], None] = _nothing) -> None:
-        self._inner, self._around, self._on_shutdown = inner, around, on_shutdown
+class WrappedSpans(_WrappedBatches, SpanExporter):
+    RESULT = SpanExportResult
 
-    def export(self, batch) -> LogRecordExportResult:
-        ok = self._around(batch, lambda b: self._inner.export(b) == LogRecordExportResult.SUCCESS)
-        return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
 
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self._inner.force_flush(timeout_millis)
-
-    def shutdown(self) -> None:
-        self._on_shutdown()
-        self._inner.shutdown()
+class WrappedLogs(_WrappedBatches, LogRecordExporter):
+    RESULT = LogRecordExportResult
