@@ -59,6 +59,7 @@ from lab.thresholds import (
     SUSTAINED_WINDOWS,
 )
 from lab.training.loop import RunResult, Trainer
+from lab.training.signals import overfitting
 
 CALIBRATION_SEEDS = range(0, 50)
 TEST_SEEDS = range(1000, 1005)
@@ -132,7 +133,7 @@ def spike_signal(values: list[float], threshold: float, nan_step: int | None) ->
 def overfit_signal(r: RunResult) -> tuple[float, int | None]:
     """The val/train loss ratio at evaluations where validation loss has stalled long enough."""
     stalled = [e for e in r.evals if e.evals_since_best >= OVERFIT_STALL_EVALS and math.isfinite(e.ratio)]
-    onset = next((e.step for e in stalled if e.ratio > OVERFIT_RATIO_THRESHOLD), None)
+    onset = next((e.step for e in stalled if overfitting(e.ratio, e.evals_since_best)), None)
     return max((e.ratio for e in stalled), default=0.0), onset
 
 
@@ -164,6 +165,7 @@ def nonfinite_signal(r: RunResult) -> tuple[float, int | None]:
     return float(sum(not math.isfinite(x) for x in r.losses)), _first_nonfinite(r)
 
 
+@functools.cache  # read once per process, not per run and alert
 def rule_facts(name: str) -> tuple[float, bool]:
     """An alert rule's `for:` in seconds, and whether a non-finite step silences it (`unless`)."""
     rule = alert_rules()[name]
@@ -227,12 +229,15 @@ def paced_alerts(kind: str, signals: dict[str, dict]) -> tuple[set[str], set[str
     return fired, uncertain - fired
 
 
+def run_flat_out(spec, seed: int) -> RunResult | ServeResult:
+    return (Trainer if spec.kind == "training" else Server)(spec, seed, fast=True).run()
+
+
 @functools.cache
 def result_of(name: str, fix: bool, seed: int) -> RunResult | ServeResult:
     """One flat-out run of a scenario variant, kept for the life of the process: the scenario
     tests ask for the same runs many times."""
-    spec = load_scenario(name, fix=fix)
-    return (Trainer if spec.kind == "training" else Server)(spec, seed, fast=True).run()
+    return run_flat_out(load_scenario(name, fix=fix), seed)
 
 
 def signals_of(result: RunResult | ServeResult, fix: bool | None = None) -> dict[str, dict]:
@@ -258,7 +263,7 @@ def measure_one(task: tuple[str, bool, int, tuple[str, ...]]) -> dict:
     name, fix, seed, overrides = task
     spec = load_scenario(name, fix=fix, overrides=list(overrides))
     t0 = time.monotonic()
-    r = (Trainer if spec.kind == "training" else Server)(spec, seed, fast=True).run()
+    r = run_flat_out(spec, seed)
     return {"scenario": name, "fix": fix, "seed": seed, "units": r.units, "wall_s": time.monotonic() - t0,
             "signals": signals_of(r, fix)}
 
