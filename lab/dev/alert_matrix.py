@@ -42,12 +42,13 @@ import time
 import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import requests
 
+from lab.dev.replay import DIVERGED, superseded_by_divergence
 from lab.dev.stack import NativeStack, private_native_stack
 from lab.repo import ROOT, alert_rules, alertmanager_route, duration_s
 from lab.serving.run import run_serving
@@ -112,6 +113,7 @@ class MatrixResult:
     wait_seconds: float = 0.0
     inference_seeds: list[int] = field(default_factory=list)
     inference_speed: float = 1.0
+    training_speed: float | None = None  # None: the training rows ran --fast
     latency: list["LatencyRow"] = field(default_factory=list)
     misses: list[str] = field(default_factory=list)  # one line per wrong cell: what Prometheus saw (explain_misses)
 
@@ -136,13 +138,22 @@ class MatrixResult:
                                 for n, v in self.rows}
         return self._kind_cache
 
+    def steps_aside(self, row: str, alert: str) -> bool:
+        """An alert that steps aside once a run diverges (`unless ... nonfinite_steps_total > 0`),
+        in a row that expects the divergence: it may fire on the way to the NaN, depending on the
+        seed and the export ticks. Shown, not judged (as in lab/dev/replay.py)."""
+        return DIVERGED in self.expected.get(row, []) and alert in superseded_by_divergence(alert_rules())
+
     def cells(self, source: str):
-        """(row, seed, alert, expected, fired) for every judged cell (alarm-driven fixes are not judged)."""
+        """(row, seed, alert, expected, fired) for every judged cell (alarm-driven fixes and alerts
+        that step aside for a divergence are not judged)."""
         fired = getattr(self, source)
         for row, expected in self.expected.items():
             if self.alarm_driven(row):
                 continue
             for alert in self.alerts:
+                if self.steps_aside(row, alert):
+                    continue
                 hit = set(fired.get(row, {}).get(alert, []))
                 for seed in self.seeds_of(row):
                     yield row, seed, alert, alert in expected, seed in hit
@@ -270,8 +281,10 @@ class FiringPoller:
 def run_fast_matrix(stack: NativeStack, seeds: list[int], scenarios: list[str] | None = None,
                     killed_run: bool = True, progress=print, max_wait_s: float = 240,
                     inference_seeds: list[int] | None = None, inference_speed: float = 1.0,
-                    inference_fixes: bool = True, inference_parallel: int = 2) -> "MatrixResult":
-    """Training rows `--fast` over `seeds`; inference rows paced (see the module docstring)."""
+                    inference_fixes: bool = True, inference_parallel: int = 2,
+                    training_speed: float | None = None) -> "MatrixResult":
+    """Training rows `--fast` over `seeds`, or paced at training_speed (all at once: they mostly
+    sleep); inference rows paced (see the module docstring)."""
     rules = alert_rules()
     tag = uuid.uuid4().hex[:6]
     inference_seeds = list(seeds if inference_seeds is None else inference_seeds)
@@ -283,7 +296,8 @@ def run_fast_matrix(stack: NativeStack, seeds: list[int], scenarios: list[str] |
         expected[":".join(row)] = ["MLLabTelemetryStopped"]
     columns = [a for a in rules if a != WATCHDOG]
     result = MatrixResult(tag, list(seeds), [(n, v) for n, v, _, _ in rows] + killed,
-                          expected, columns, inference_seeds=inference_seeds, inference_speed=inference_speed)
+                          expected, columns, inference_seeds=inference_seeds, inference_speed=inference_speed,
+                          training_speed=training_speed)
     t0 = time.time()
     onset_files: dict[str, Path] = {}
     tmp = Path(tempfile.mkdtemp(prefix="lab-matrix-onsets-"))
@@ -302,14 +316,30 @@ def run_fast_matrix(stack: NativeStack, seeds: list[int], scenarios: list[str] |
             raise RuntimeError(f"{name} ({variant}) seed {seed}: {proc.stderr[-2000:]}")
         progress(f"  served {name} ({variant}) seed {seed}, paced x{inference_speed:g}, in {time.time() - t:.0f} s")
 
+    def train_paced(job: tuple[str, str, int]) -> None:
+        name, variant, seed = job
+        code = ("from lab.families import run; from lab.specs.loader import load_scenario; "
+                f"run(load_scenario({name!r}, fix={variant == 'fix'}), seed={seed}, speed={training_speed}, "
+                f"telemetry='on', quiet=True, instance={_instance(tag, name, variant, seed)!r})")
+        t = time.time()
+        proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, **stack.otel_env()},
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{name} ({variant}) seed {seed}: {proc.stderr[-2000:]}")
+        progress(f"  ran {name} ({variant}) seed {seed} paced x{training_speed:g} in {time.time() - t:.0f} s")
+
     jobs = [(n, v, s) for n, v, _, k in rows if k == "inference" for s in inference_seeds]
-    with FiringPoller(stack, f"matrix-{tag}:") as poller, ThreadPoolExecutor(max(1, inference_parallel)) as pool:
+    paced = [(n, v, s) for n, v, _, k in rows if k != "inference" for s in seeds] if training_speed else []
+    with FiringPoller(stack, f"matrix-{tag}:") as poller, ThreadPoolExecutor(max(1, inference_parallel)) as pool, \
+            ThreadPoolExecutor(max(1, len(paced))) as trainers:
         futures = [pool.submit(serve, j) for j in jobs]  # paced: mostly sleeping, run beside the fast runs
+        futures += [trainers.submit(train_paced, j) for j in paced]
         killers = [threading.Thread(target=_killed_run, args=(stack, tag, row), daemon=True) for row in killed]
         for killer in killers:
             killer.start()
-        with _environ(stack.otel_env()):
-            for seed in seeds:
+        # the fast runs stream from this process; a paced-only matrix (maybe in another thread) sets nothing
+        with _environ(stack.otel_env()) if not training_speed else nullcontext():
+            for seed in seeds if not training_speed else []:
                 for name, variant, _, kind in rows:
                     if kind == "inference":
                         continue
@@ -329,6 +359,14 @@ def run_fast_matrix(stack: NativeStack, seeds: list[int], scenarios: list[str] |
     result.latency += _inference_latency(stack, result, rules, poller.first, onset_files)
     result.misses = explain_misses(stack, result, rules, t0)
     return result
+
+
+def run_paced_training_matrix(stack: NativeStack, seeds: list[int], scenarios: list[str] | None = None,
+                              speed: float = 1.0, progress=print) -> "MatrixResult":
+    """The training rows paced at `speed`, every run at once: what a trainee watching them sees."""
+    training = [n for n in scenarios or known_scenarios() if getattr(load_scenario(n), "kind", "training") == "training"]
+    return run_fast_matrix(stack, seeds, training, killed_run=False, progress=progress, inference_seeds=[],
+                           training_speed=speed)
 
 
 def _wait_until_settled(stack: NativeStack, result: MatrixResult, rules: dict, t0: float, last_run_end: float,
@@ -615,6 +653,7 @@ def render_matrix(m: MatrixResult) -> str:
             am = len(m.alertmanager.get(row, {}).get(a, []))
             want = a in m.expected.get(row, [])
             text = "·" if not (p or am or want) else (f"{p}/{n}" if p == am else f"{p}/{n} (AM {am})")
+            text += " ‡" if (p or am) and m.steps_aside(row, a) else ""
             cells.append(f"**{text}**" if want else text)
         mark = " †" if m.alarm_driven(row) else ""
         lines.append(f"| {scenario} | {variant}{mark} | " + " | ".join(cells) + " |")
@@ -628,13 +667,46 @@ def _raw_precision(m: MatrixResult) -> float:
     return c["tp"] / (c["tp"] + c["fp"] + extra) if c["tp"] + c["fp"] + extra else math.nan
 
 
-def render_report(m: MatrixResult | None, latency: list[LatencyRow], when: str) -> str:
+def _training_mode(m: MatrixResult) -> str:
+    return "`--fast`" if m.training_speed is None else f"paced at speed {m.training_speed:g}"
+
+
+def fired_cells(m: MatrixResult, source: str = "prometheus") -> set[tuple[str, str]]:
+    """(row, alert) fired on any seed, training rows only, alerts that step aside left out."""
+    training = {f"{n}:{v}" for n, v in m.rows if m._kinds().get(n) == "training"} - {":".join(k) for k in KILLED}
+    return {(row, a) for row, d in getattr(m, source).items() if row in training for a, seeds in d.items()
+            if seeds and not m.steps_aside(row, a)}
+
+
+def render_paced(paced: MatrixResult, fast: MatrixResult | None) -> list[str]:
+    """The training rows paced, as a trainee watches them, beside the fast matrix."""
+    pp, pr = paced.precision_recall("prometheus")
+    ap, ar = paced.precision_recall("alertmanager")
+    agree = fast is not None and fired_cells(paced) == fired_cells(fast)
+    return [
+        "## Training paced, as a trainee watches it\n",
+        f"The same training rows {_training_mode(paced)} (every run at once: they mostly sleep), seeds "
+        f"{', '.join(map(str, paced.seeds))}: every export, evaluation and `for:` as a trainee sees them, "
+        "precursors included.\n",
+        render_matrix(paced), "",
+        "| paced | precision | recall | true pos. | false pos. | false neg. |", "|---|---|---|---|---|---|",
+        f"| Prometheus | {pp:.3f} | {pr:.3f} | {paced.counts('prometheus')['tp']} | {paced.counts('prometheus')['fp']} | {paced.counts('prometheus')['fn']} |",
+        f"| Alertmanager (sink) | {ap:.3f} | {ar:.3f} | {paced.counts('alertmanager')['tp']} | {paced.counts('alertmanager')['fp']} | {paced.counts('alertmanager')['fn']} |",
+        "",
+        f"Exactly the expected alerts: **{'yes' if paced.is_diagonal() else 'NO'}**; the same alerts as the fast "
+        f"matrix's training rows: **{'yes' if agree else 'NO'}**. Runs took {paced.run_seconds:.0f} s.\n",
+        *([f"- {line}" for line in paced.misses] + [""] if paced.misses else []),
+    ]
+
+
+def render_report(m: MatrixResult | None, latency: list[LatencyRow], when: str,
+                  paced: MatrixResult | None = None) -> str:
     out = [f"# Alert matrix\n\nMeasured {when} by `make alert-matrix` (lab/dev/alert_matrix.py) on the native stack.\n"]
     if m:
         pp, pr = m.precision_recall("prometheus")
         ap, ar = m.precision_recall("alertmanager")
         out += [
-            f"Training scenarios and fixes: `--fast`, seeds {', '.join(map(str, m.seeds))}. Inference scenarios"
+            f"Training scenarios and fixes: {_training_mode(m)}, seeds {', '.join(map(str, m.seeds))}. Inference scenarios"
             f"{' and fixes' if any(v == 'fix' and m._kinds().get(n) == 'inference' for n, v in m.rows) else ' (not their fixes)'}: paced "
             f"at speed {m.inference_speed:g} (their alerts judge fresh drift windows only), seeds "
             f"{', '.join(map(str, m.inference_seeds)) or 'none'}. Plus one paced `healthy` and one "
@@ -646,6 +718,9 @@ def render_report(m: MatrixResult | None, latency: list[LatencyRow], when: str) 
             "three windows, so their alerts fire by design and then resolve; these rows are shown but not counted "
             "below (the replay tests require them to end clear; this matrix does not check that they ended clear). "
             f"Counted as false positives they would give precision {_raw_precision(m):.3f}.\n",
+            "‡ Fired on the way to a divergence by an alert that steps aside once the run has a NaN "
+            "(`unless … nonfinite_steps_total > 0`): whether it fires depends on the seed and the export ticks "
+            "(docs/signals.md, \"Divergence\"); shown, not counted.\n",
             "| | precision | recall | true pos. | false pos. | false neg. |", "|---|---|---|---|---|---|",
             f"| Prometheus | {pp:.3f} | {pr:.3f} | {m.counts('prometheus')['tp']} | {m.counts('prometheus')['fp']} | {m.counts('prometheus')['fn']} |",
             f"| Alertmanager (sink) | {ap:.3f} | {ar:.3f} | {m.counts('alertmanager')['tp']} | {m.counts('alertmanager')['fp']} | {m.counts('alertmanager')['fn']} |",
@@ -659,6 +734,8 @@ def render_report(m: MatrixResult | None, latency: list[LatencyRow], when: str) 
                     "is re-evaluated over the stored samples every interval, so it cannot see samples that arrived "
                     "late for the rule's own evaluation).\n",
                     *[f"- {line}" for line in m.misses], ""]
+    if paced:
+        out += render_paced(paced, m)
     latency = list(latency) + (m.latency if m else [])
     if latency:
         out += [
@@ -686,15 +763,22 @@ README_BEGIN = "<!-- alert-matrix:begin -->"
 README_END = "<!-- alert-matrix:end -->"
 
 
-def update_readme(readme: Path, m: MatrixResult) -> None:
+def update_readme(readme: Path, m: MatrixResult, paced: MatrixResult | None = None) -> None:
     text = readme.read_text()
     pp, pr = m.precision_recall("prometheus")
     ap, ar = m.precision_recall("alertmanager")
+    paced_line = ""
+    if paced:
+        qp, qr = paced.precision_recall("prometheus")
+        paced_line = (f"Training rows paced at speed {paced.training_speed:g} (seeds {', '.join(map(str, paced.seeds))}): "
+                      f"Prometheus {qp:.2f} / {qr:.2f}, exactly the expected alerts: {'yes' if paced.is_diagonal() else 'NO'}, "
+                      f"the same as `--fast`: {'yes' if fired_cells(paced) == fired_cells(m) else 'NO'}. ")
     block = (f"{README_BEGIN}\n{render_matrix(m)}\n\nTraining seeds {', '.join(map(str, m.seeds))} (`--fast`); inference "
              f"seeds {', '.join(map(str, m.inference_seeds)) or 'none'} (paced at speed {m.inference_speed:g}). Precision / recall: "
              f"Prometheus {pp:.2f} / {pr:.2f}, Alertmanager {ap:.2f} / {ar:.2f}; exactly the expected alerts: "
              f"{'yes' if m.is_diagonal() else 'NO'}. † = a fix that acts on the alarm (retrains on drift): its alerts "
-             f"fire by design and are not counted. "
+             f"fire by design and are not counted; ‡ = fired on the way to a divergence by an alert that steps "
+             f"aside once the run has a NaN, not counted. {paced_line}"
              f"Latency and details: [results/alert-matrix.md](results/alert-matrix.md).\n{README_END}")
     if README_BEGIN in text:
         text = re.sub(rf"{re.escape(README_BEGIN)}.*?{re.escape(README_END)}", lambda _: block, text, flags=re.S)
@@ -713,47 +797,66 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scenarios", nargs="+", help="default: all")
     p.add_argument("--no-latency", action="store_true", help="skip the paced latency runs")
     p.add_argument("--speed", type=float, default=1.0, help="pace of the latency runs (default 1, as people see it)")
+    p.add_argument("--paced-seeds", type=int, nargs="*", default=[0],
+                   help="seeds of the paced training matrix, run beside the fast one (about 4 min at speed 1)")
+    p.add_argument("--training-speed", type=float, default=1.0, help="pace of the paced training matrix")
     p.add_argument("--out", type=Path, help="write <out>/alert-matrix.md and .json")
     p.add_argument("--readme", type=Path, help="replace the matrix block of this README")
     p.add_argument("--from-json", type=Path, metavar="FILE",
                    help="re-render the report (and README block) from a previous alert-matrix.json; no runs")
     args = p.parse_args(argv)
+    for name in ("seeds", "paced_seeds", "inference_seeds"):
+        if any(s < 0 for s in getattr(args, name)):
+            p.error(f"--{name.replace('_', '-')}: seeds are non-negative")
+    for name in ("inference_speed", "training_speed", "speed"):
+        if not getattr(args, name) > 0:
+            p.error(f"--{name.replace('_', '-')}: must be > 0")
     if args.from_json:
         data = json.loads(args.from_json.read_text())
         md = data["matrix"]
         own = [LatencyRow(**r) for r in md.pop("latency", [])]
         md["rows"] = [tuple(r) for r in md["rows"]]
         m = MatrixResult(**md, latency=own)
+        paced = None
+        if data.get("paced"):
+            pd = data["paced"]
+            pd.pop("latency", None)
+            pd["rows"] = [tuple(r) for r in pd["rows"]]
+            paced = MatrixResult(**pd)
         keys = {f.name for f in LatencyRow.__dataclass_fields__.values()}
         latency = [LatencyRow(**{k: v for k, v in r.items() if k in keys}) for r in data["latency"]][: len(data["latency"]) - len(own)]
-        report = render_report(m, latency, data["when"])
+        report = render_report(m, latency, data["when"], paced)
         print(report)
         if args.out:
             (args.out / "alert-matrix.md").write_text(report)
         if args.readme:
-            update_readme(args.readme, m)
-        return 0 if m.is_diagonal() else 1
+            update_readme(args.readme, m, paced)
+        return 0 if m.is_diagonal() and (paced is None or paced.is_diagonal()) else 1
     print("Starting a private native stack (scripts/native/up.sh)...", flush=True)
     with private_native_stack() as stack:
-        print(f"Fast matrix: seeds {args.seeds}", flush=True)
-        m = run_fast_matrix(stack, args.seeds, args.scenarios, progress=lambda s: print(s, flush=True),
-                            inference_seeds=args.inference_seeds, inference_speed=args.inference_speed,
-                            inference_parallel=args.inference_parallel)
+        print(f"Fast matrix: seeds {args.seeds}; paced training matrix: seeds {args.paced_seeds}", flush=True)
+        with ThreadPoolExecutor(1) as beside:
+            pending = beside.submit(run_paced_training_matrix, stack, args.paced_seeds, args.scenarios,
+                                    args.training_speed, lambda s: print(s, flush=True)) if args.paced_seeds else None
+            m = run_fast_matrix(stack, args.seeds, args.scenarios, progress=lambda s: print(s, flush=True),
+                                inference_seeds=args.inference_seeds, inference_speed=args.inference_speed,
+                                inference_parallel=args.inference_parallel)
+            paced = pending.result() if pending else None
         latency = [] if args.no_latency else run_latency(stack, args.scenarios, speed=args.speed,
                                                          progress=lambda s: print(s, flush=True))
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    report = render_report(m, latency, when)
+    report = render_report(m, latency, when, paced)
     print(report)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "alert-matrix.md").write_text(report)
         (args.out / "alert-matrix.json").write_text(json.dumps(
-            {"when": when, "matrix": asdict(m), "latency": [asdict(r) | {"theoretical_min_s": r.theoretical_min_s,
+            {"when": when, "matrix": asdict(m), "paced": asdict(paced) if paced else None, "latency": [asdict(r) | {"theoretical_min_s": r.theoretical_min_s,
                                                                         "pipeline_max_s": r.pipeline_max_s}
                                                             for r in [*latency, *m.latency]]}, indent=1, default=str) + "\n")
     if args.readme:
-        update_readme(args.readme, m)
-    return 0 if m.is_diagonal() else 1
+        update_readme(args.readme, m, paced)
+    return 0 if m.is_diagonal() and (paced is None or paced.is_diagonal()) else 1
 
 
 if __name__ == "__main__":

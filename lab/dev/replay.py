@@ -14,10 +14,10 @@ can still fire). It then expects, from the ALERTS series promtool writes:
    windows: `alarm_driven_fix` in the recording), no alert is still firing at the end.
 
 One exception, read from the rules themselves: alerts written with
-`unless on (job, instance) ml_training_nonfinite_steps_total > 0` step aside once a run has
-diverged, because spikes and dying units are how a divergence announces itself. In a
-scenario that expects MLLabTrainingDiverged they may fire before the first NaN; they are
-not counted as "other" alerts there.
+`unless on (job, instance) ml_training_nonfinite_steps_total > 0` (dead units, stall) step
+aside once a run has diverged, because they judge a state a NaN has overtaken. In a
+scenario that expects MLLabTrainingDiverged they may fire before the first NaN, depending
+on the seed; they are not counted as "other" alerts there (docs/signals.md, "Divergence").
 """
 
 from __future__ import annotations

@@ -122,14 +122,10 @@ class TelemetryObserver(BaseObserver):
     def on_unit(self, rec: StepRecord) -> None:
         if rec.epoch != self._epoch:
             self._start_epoch(rec.epoch)
-        self._peaks["batch_loss"].update(rec.loss)
-        if not math.isnan(rec.loss_ratio):
-            self._peaks["loss_ratio"].update(rec.loss_ratio)
-        if not math.isnan(rec.grad_norm):
-            self._peaks["grad_norm"].update(rec.grad_norm)
-        if not math.isnan(rec.grad_ratio):
-            self._peaks["grad_ratio"].update(rec.grad_ratio)
-        self._peaks["lr"].update(rec.lr)
+        # interval peaks of finite values only (NaN/inf steps are counted below, not plotted)
+        for key, v in (("batch_loss", rec.loss), ("loss_ratio", rec.loss_ratio), ("grad_norm", rec.grad_norm),
+                       ("grad_ratio", rec.grad_ratio), ("lr", rec.lr)):
+            self._peaks[key].update(v)
         if not math.isnan(rec.grad_baseline):
             self._latest["baseline"] = rec.grad_baseline
         self._latest["progress"] = rec.step / rec.planned_steps

@@ -53,7 +53,9 @@ class IntervalPeak:
     A gauge sampled once per export interval would miss a spike lasting a few
     steps; this keeps the peak and hands it to the next collection. With no new
     value since the last read it repeats the last peak so the series stays fresh.
-    NaN/inf wins over any finite value so a divergence is never hidden.
+    Only finite values count: the spike that precedes a NaN in the same interval
+    is what a divergence looks like on the way, and NaN cannot be exported anyway
+    (the non-finite step counter carries the divergence itself).
     """
 
     def __init__(self) -> None:
@@ -63,7 +65,7 @@ class IntervalPeak:
 
     def update(self, value: float) -> None:
         with self._lock:
-            if self._peak is None or not math.isfinite(value) or (math.isfinite(self._peak) and value > self._peak):
+            if math.isfinite(value) and (self._peak is None or value > self._peak):
                 self._peak = value
 
     def read(self) -> float | None:

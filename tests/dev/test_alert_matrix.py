@@ -3,12 +3,15 @@
     .venv/bin/python -m pytest tests/dev/test_alert_matrix.py      (part of `make test`, ~6 min)
 
 A bounded version of `make alert-matrix` (lab/dev/alert_matrix.py): training scenarios and
-fixes `--fast` over seeds 0 and 1; the inference scenarios (not their fixes) paced at
-speed 2 for one seed, two at a time (their alerts judge fresh drift windows only, so they
-cannot be squeezed into a --fast run); one SIGKILLed run per family for MLLabTelemetryStopped. Both
-Prometheus (ALERTS) and Alertmanager (the webhook sink) must show exactly the expected
-alerts. The same session then runs pint against this Prometheus, which by then holds
-every series the rules use, and compares a recording's series with the real ones.
+fixes `--fast` over two test seeds; beside them, the same training rows paced at speed 1 for
+one seed (every run at once: what a trainee watches, precursors included), which must fire
+the same alerts; the inference scenarios (not their fixes) paced at speed 2 for one seed,
+two at a time (their alerts judge fresh drift windows only, so they cannot be squeezed into a
+--fast run); one SIGKILLed run per family for MLLabTelemetryStopped. Both Prometheus (ALERTS)
+and Alertmanager (the webhook sink) must show exactly the expected alerts. Seeds come from
+TEST_SEEDS, which the calibration never tuned on. The same session then runs pint against
+this Prometheus, which by then holds every series the rules use, and compares a recording's
+series with the real ones.
 """
 
 from __future__ import annotations
@@ -17,27 +20,47 @@ import copy
 import re
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
-from lab.dev.alert_matrix import _environ, explain_misses, render_report, run_fast_matrix
+from lab.dev.alert_matrix import (
+    _environ,
+    explain_misses,
+    fired_cells,
+    render_report,
+    run_fast_matrix,
+    run_paced_training_matrix,
+)
+from lab.dev.calibrate import TEST_SEEDS
 from lab.families import record_run, run
 from lab.repo import ROOT, alert_rules
 from lab.specs.loader import load_scenario
 from lab.thresholds import SERIES_GROWTH_5M
 
-SEEDS = [0, 1]
-INFERENCE_SEEDS = [0]
+SEEDS = list(TEST_SEEDS[:2])
+PACED_SEEDS = [TEST_SEEDS[0]]
+INFERENCE_SEEDS = [TEST_SEEDS[0]]
 INFERENCE_SPEED = 2.0
+TRAINING_SPEED = 1.0  # as a trainee sees it: ~200 s, inside the paced inference runs' time
 
 
 @pytest.fixture(scope="module")
-def matrix(native_stack):
-    m = run_fast_matrix(native_stack, SEEDS, inference_seeds=INFERENCE_SEEDS, inference_speed=INFERENCE_SPEED,
-                        inference_fixes=False, inference_parallel=2, progress=lambda s: None)
-    print(render_report(m, [], "in tests/dev/test_alert_matrix.py"))
-    return m
+def matrices(native_stack):
+    with ThreadPoolExecutor(1) as beside:
+        pending = beside.submit(run_paced_training_matrix, native_stack, PACED_SEEDS, None, TRAINING_SPEED,
+                                lambda s: None)
+        fast = run_fast_matrix(native_stack, SEEDS, inference_seeds=INFERENCE_SEEDS, inference_speed=INFERENCE_SPEED,
+                               inference_fixes=False, inference_parallel=2, progress=lambda s: None)
+        paced = pending.result()
+    print(render_report(fast, [], "in tests/dev/test_alert_matrix.py", paced))
+    return fast, paced
+
+
+@pytest.fixture(scope="module")
+def matrix(matrices):
+    return matrices[0]
 
 
 def test_every_scenario_fires_exactly_its_expected_alerts(matrix):
@@ -45,6 +68,15 @@ def test_every_scenario_fires_exactly_its_expected_alerts(matrix):
         c = matrix.counts(source)
         assert c["fp"] == 0 and c["fn"] == 0, f"{source}: {c}\n{render_report(matrix, [], 'now')}"
     assert matrix.is_diagonal()
+
+
+def test_paced_training_runs_fire_exactly_the_alerts_of_the_fast_ones(matrices):
+    fast, paced = matrices
+    report = render_report(fast, [], "now", paced)
+    for source in ("prometheus", "alertmanager"):
+        c = paced.counts(source)
+        assert c["fp"] == 0 and c["fn"] == 0, f"paced, {source}: {c}\n{report}"
+    assert fired_cells(paced) == fired_cells(fast), report
 
 
 def test_the_matrix_stays_well_below_the_series_growth_threshold(matrix, native_stack):
@@ -60,14 +92,15 @@ def test_the_matrix_stays_well_below_the_series_growth_threshold(matrix, native_
 def test_a_wrong_cell_is_explained_from_what_prometheus_holds(matrix, native_stack):
     assert matrix.misses == []  # diagonal: nothing to explain
     m = copy.deepcopy(matrix)
-    m.prometheus["overfit:fault"]["MLLabOverfitting"].remove(0)  # as if it had not fired
-    m.prometheus.setdefault("healthy:fault", {})["MLLabOverfitting"] = [0]  # as if it had fired where not expected
+    seed = SEEDS[0]
+    m.prometheus["overfit:fault"]["MLLabOverfitting"].remove(seed)  # as if it had not fired
+    m.prometheus.setdefault("healthy:fault", {})["MLLabOverfitting"] = [seed]  # as if it had fired where not expected
     lines = explain_misses(native_stack, m, alert_rules(), time.time() - 1800)
     assert len(lines) == 2, lines
-    missed = next(line for line in lines if "overfit:fault seed 0" in line)
+    missed = next(line for line in lines if f"overfit:fault seed {seed}" in line)
     assert re.search(r"expected, did not fire\): [1-9]\d* samples of ml_training_steps_total", missed), missed
     assert re.search(r"condition held at [1-9]\d* evaluations", missed), missed
-    spurious = next(line for line in lines if "healthy:fault seed 0" in line)
+    spurious = next(line for line in lines if f"healthy:fault seed {seed}" in line)
     assert "fired, not expected" in spurious and "condition never held" in spurious, spurious
     assert "points failed to send" in missed
 
@@ -125,7 +158,7 @@ def test_recorded_series_are_the_series_prometheus_stores(matrix, native_stack, 
     """The recorder translates names and labels as Prometheus's OTLP receiver does."""
     _, rec = record_run(load_scenario(scenario), tmp_path / "rec.json", seed=0)
     recorded = {_normalise(k) for k in rec.series()}
-    instance = f"matrix-{matrix.tag}:{scenario}:fault:s0"
+    instance = f"matrix-{matrix.tag}:{scenario}:fault:s{SEEDS[0]}"
     real = set()
     # the series API over the last hour: the run may have ended more than the 5-minute lookback ago
     r = requests.get(f"{native_stack.prometheus_url}/api/v1/series", params={"match[]": f'{{instance="{instance}"}}',

@@ -54,7 +54,7 @@ def test_the_stall_alert_fires_at_or_above_its_fraction():
 
 
 def test_rule_facts_come_from_the_rules():
-    assert rule_facts("MLLabGradientNormSpike") == (0.0, True)
+    assert rule_facts("MLLabGradientNormSpike") == (0.0, False)  # the precursor of a divergence
     assert rule_facts("MLLabDeadNeurons") == (15.0, True)
     assert rule_facts("MLLabOverfitting") == (15.0, False)
     assert rule_facts("MLLabTrainingDiverged") == (0.0, False)
@@ -76,9 +76,10 @@ def test_a_diverging_run_reports_its_spikes_before_the_first_nan_only():
     assert s["MLLabTrainingDiverged"]["value"] >= 1
     before = [g for g in r.grad_ratios[:nan_step - 1] if math.isfinite(g)]
     assert s["MLLabGradientNormSpike"]["value"] == max(before, default=0.0)
-    lead = s["MLLabGradientNormSpike"]["lead_s"]
-    if lead is not None:  # a spike was seen: its lead is counted back from the first NaN
-        assert 0 < lead <= nan_step / r.spec.pace.steps_per_second
+    assert s["MLLabGradientNormSpike"]["lead_s"] is None  # no NaN silences a spike alert
+    lead = s["MLLabDeadNeurons"]["lead_s"]
+    if lead is not None:  # a dead layer was seen: its lead is counted back from the first NaN
+        assert lead <= nan_step / r.spec.pace.steps_per_second - 15
 
 
 def test_a_healthy_tiny_run_crosses_nothing(tiny_raw):
@@ -100,6 +101,8 @@ def test_verdicts_name_misses_false_alarms_and_uncertain_precursors():
     assert verdict(spike).startswith("uncertain on 4") and f"{PACED_LEAD_S:.0f} s" in verdict(spike)
     assert verdict({**spike, "paced": 3, "uncertain": 1}).startswith("FIRES paced on 3")
     assert verdict({**base, "paced": 48, "uncertain": 2}) == "paced: silent or uncertain on 2"
+    # in a scenario that expects the divergence, a NaN-silenced alert on the way is reported, not failed
+    assert verdict({**spike, "paced": 1, "steps_aside": True}).startswith("ok: may fire before the NaN on 5")
 
 
 @pytest.mark.parametrize("args, message", [(["--seeds", "0"], "at least 1"),
@@ -110,10 +113,13 @@ def test_bad_options_get_one_clear_line(args, message):
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_paced_alerts_count_a_short_lead_as_luck_and_a_long_one_as_fired():
+def test_paced_alerts_count_a_long_lead_as_fired_a_short_one_as_luck_and_a_negative_one_as_silent():
     quiet = {a.name: {"value": 0.0, "lead_s": None} for a in TRAINING_ALERTS}
-    spikes = {**quiet, "MLLabGradientNormSpike": {"value": 40.0, "lead_s": PACED_LEAD_S + 1},
-              "MLLabLossSpike": {"value": 40.0, "lead_s": PACED_LEAD_S - 1},
-              "MLLabTrainingDiverged": {"value": 20.0, "lead_s": None}}
-    assert paced_alerts("training", spikes) == ({"MLLabGradientNormSpike", "MLLabTrainingDiverged"}, {"MLLabLossSpike"})
+    runs = {**quiet, "MLLabGradientNormSpike": {"value": 40.0, "lead_s": None},
+            "MLLabDeadNeurons": {"value": 0.5, "lead_s": PACED_LEAD_S - 1},
+            "MLLabTrainingStalled": {"value": 0.95, "lead_s": -PACED_LEAD_S - 1},
+            "MLLabTrainingDiverged": {"value": 20.0, "lead_s": None}}
+    assert paced_alerts("training", runs) == ({"MLLabGradientNormSpike", "MLLabTrainingDiverged"}, {"MLLabDeadNeurons"})
+    runs["MLLabDeadNeurons"]["lead_s"] = PACED_LEAD_S + 1
+    assert paced_alerts("training", runs)[0] >= {"MLLabDeadNeurons"}
     assert paced_alerts("training", quiet) == (set(), set())

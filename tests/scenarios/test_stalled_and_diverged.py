@@ -4,14 +4,14 @@ import math
 
 import pytest
 
-from lab.dev.calibrate import TEST_SEEDS, result_of
+from lab.dev.calibrate import TEST_SEEDS, TRAINING_ALERTS, crosses, result_of, training_signals
 from lab.specs.loader import load_scenario
 from lab.training.signatures import onsets
 
 SEEDS = TEST_SEEDS  # disjoint from the calibration's (lab/dev/calibrate.py)
 # Measured onsets (docs/signals.md): stalled at step 600 on every seed (the first
-# evaluation after 25% of 2,376 steps); diverged at steps 52-537.
-BOUNDS = {"stalled": 600, "diverged": 1000}
+# evaluation after 25% of 2,376 steps); diverged's first NaN at steps 12-39 on 150 seeds.
+BOUNDS = {"stalled": 600, "diverged": 100}
 
 
 def _runs(name, fix):
@@ -28,6 +28,15 @@ def test_fault_reaches_its_signature_on_every_seed(name):
             assert math.isnan(r.evals[-1].dead_ratio["layer1"])  # reported as NaN, not 0% dead
         else:
             assert r.evals[-1].val_acc < 0.6  # still near chance (3 classes)
+
+
+def test_divergence_is_announced_by_every_spike_alert_before_the_first_nan():
+    # the scenario's expected alerts are what a paced run shows: the spikes' finite peaks first
+    spikes = [a for a in TRAINING_ALERTS if "Spike" in a.name]
+    assert {a.name for a in spikes} <= set(load_scenario("diverged").alerts)
+    for r in _runs("diverged", fix=False):
+        s = training_signals(r)
+        assert all(crosses(a, s[a.name]["value"]) for a in spikes), (r.seed, s)
 
 
 @pytest.mark.parametrize("name", ["stalled", "diverged"])

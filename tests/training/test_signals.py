@@ -36,12 +36,16 @@ def test_interval_peak_reports_the_max_then_resets_and_repeats_when_idle():
     assert p.read() == 0.5  # nothing new: repeat, so the series stays fresh
 
 
-def test_interval_peak_never_hides_a_nan():
+def test_interval_peak_keeps_the_finite_spike_before_a_nan():
+    # the precursor of a divergence reaches Prometheus even when the NaN follows in the same interval
     p = IntervalPeak()
     p.update(1.0)
+    p.update(1e9)
     p.update(math.nan)
-    p.update(100.0)
-    assert math.isnan(p.read())
+    p.update(math.inf)
+    assert p.read() == 1e9
+    p.update(math.nan)
+    assert p.read() == 1e9  # only non-finite steps since: the last peak repeats
 
 
 def test_overfit_tracker_ratio_running_min_and_stall():
