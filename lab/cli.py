@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--speed", type=options.speed, default=1.0,
                      help=f"pace multiplier for paced runs, {options.SPEED_MIN:g} to {options.SPEED_MAX:g} (default 1)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a setting, e.g. --set optimizer.lr=0.01 (repeatable; the run's variant becomes 'custom')")
+                     help="override a setting, e.g. --set optimizer.lr=0.003 (repeatable; the run's variant becomes 'custom')")
     run.add_argument("--telemetry", choices=("auto", "on", "off"), default="auto",
                      help="auto: stream over OTLP if a collector answers (default); on: always, and exit 3 if nothing "
                           "was delivered; off: never")

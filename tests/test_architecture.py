@@ -128,11 +128,12 @@ def test_dev_tooling_is_imported_by_nothing_at_run_time():
 # -- one home per number ------------------------------------------------------------------------
 
 # The teaching thresholds whose value alone identifies them. Whole numbers (3, 5x, 10x,
-# 20 steps) are too common in code and prose to search for, and 0.1 is PSI_MODERATE but
-# also every other default; those are held to the rules and dashboards by name
-# (tests/alerts/test_alert_rules.py, tests/dashboards/test_thresholds_match_rules.py).
+# 20 steps) are too common in code and prose to search for, 0.1 is PSI_MODERATE and 0.01
+# KS_ALPHA but also every other default (slopes, buckets, rates); those are held to the
+# rules and dashboards by name (tests/alerts/test_alert_rules.py,
+# tests/dashboards/test_thresholds_match_rules.py).
 DISTINCT = {name: v for name, v in vars(thresholds).items()
-            if name.isupper() and isinstance(v, float) and not v.is_integer() and v != 0.1}
+            if name.isupper() and isinstance(v, float) and not v.is_integer() and v not in (0.1, 0.01)}
 # Literals that equal a threshold by coincidence, with the reason.
 NOT_A_THRESHOLD = {
     ("lab/telemetry/catalogue.py", 0.25): "histogram bucket boundaries (seconds, confidence)",

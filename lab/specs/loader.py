@@ -99,7 +99,7 @@ def _format_error(err: ValidationError, source: str, schema: type[BaseModel]) ->
 def parse_override(text: str) -> tuple[list[str], Any]:
     """Parse `--set a.b=value`; the value is read as TOML (so 1e-3, true, [1,2], "x" work)."""
     if "=" not in text:
-        raise SpecError(f"--set {text!r}: expected KEY=VALUE, e.g. optimizer.lr=0.01")
+        raise SpecError(f"--set {text!r}: expected KEY=VALUE, e.g. optimizer.lr=0.003")
     key, raw = text.split("=", 1)
     path = [p for p in key.strip().split(".") if p]
     if not path:

@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Literal
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
-from lab.thresholds import OVERFIT_RATIO_THRESHOLD
+from lab.thresholds import KS_ALPHA, OVERFIT_RATIO_THRESHOLD
 
 # Step-duration buckets (seconds): from a tiny MLP step (~1 ms) to a paced/slow step.
 STEP_DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -149,13 +149,13 @@ CATALOGUE: tuple[Instrument, ...] = (
      "every drift window", "Largest gap between the window's and the reference's empirical distribution functions."),
     _inference("ml.drift.ks.p_value", "gauge", "1", ("feature",), "ml_drift_ks_p_value_ratio", "KS p-value (adjusted)",
      "every drift window",
-     "Two-sample KS p-value adjusted for testing every feature (Bonferroni by default); below 0.05 the feature drifted."),
+     f"Two-sample KS p-value adjusted for testing every feature (Bonferroni by default); below {KS_ALPHA:g} the feature drifted."),
     _inference("ml.drift.kl_divergence", "gauge", "", ("feature",), "ml_drift_kl_divergence", "KL divergence",
      "every drift window", "KL divergence of the window from the reference, in nats, on the PSI bins (empty bins floored at 1e-4)."),
     _inference("ml.drift.js_distance", "gauge", "", ("feature",), "ml_drift_js_distance", "Jensen-Shannon distance",
      "every drift window", "Jensen-Shannon distance (base 2, in [0, 1]) between window and reference on the PSI bins."),
     _inference("ml.drift.drifted_share", "gauge", "1", (), "ml_drift_drifted_share_ratio", "share of drifted features",
-     "every drift window", "Share of the model's features whose adjusted KS p-value is below 0.05 in the latest window."),
+     "every drift window", f"Share of the model's features whose adjusted KS p-value is below {KS_ALPHA:g} in the latest window."),
     _inference("ml.drift.output.psi", "gauge", "", (), "ml_drift_output_psi", "prediction drift (PSI)", "every drift window",
      "PSI of the model's confidence in the latest window against its confidence on held-out reference data."),
     _inference("ml.drift.output.js_distance", "gauge", "", (), "ml_drift_output_js_distance", "prediction drift (Jensen-Shannon)",
