@@ -219,6 +219,16 @@ def _killed_run(stack: NativeStack, tag: str, row: tuple[str, str], timeout_s: f
     return time.time()
 
 
+def _run_child(stack: NativeStack, code: str, what: str) -> float:
+    """Run `code` in a child Python streaming to the stack; its wall time, or an error naming `what`."""
+    t = time.time()
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, **stack.otel_env()},
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{what}: {proc.stderr[-2000:]}")
+    return time.time() - t
+
+
 def paced_inference_run(name: str, fix: bool, seed: int, speed: float, instance: str, out: str) -> None:
     """Child process of the matrix: one paced inference run; writes the wall time at which each
     inference alert's condition first held on a window (for the detection latency)."""
@@ -310,24 +320,16 @@ def run_fast_matrix(stack: NativeStack, seeds: list[int], scenarios: list[str] |
         onset_files[instance] = out
         code = ("from lab.dev.alert_matrix import paced_inference_run; "
                 f"paced_inference_run({name!r}, {variant == 'fix'}, {seed}, {inference_speed}, {instance!r}, {str(out)!r})")
-        t = time.time()
-        proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, **stack.otel_env()},
-                              capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f"{name} ({variant}) seed {seed}: {proc.stderr[-2000:]}")
-        progress(f"  served {name} ({variant}) seed {seed}, paced x{inference_speed:g}, in {time.time() - t:.0f} s")
+        took = _run_child(stack, code, f"{name} ({variant}) seed {seed}")
+        progress(f"  served {name} ({variant}) seed {seed}, paced x{inference_speed:g}, in {took:.0f} s")
 
     def train_paced(job: tuple[str, str, int]) -> None:
         name, variant, seed = job
         code = ("from lab.families import run; from lab.specs.loader import load_scenario; "
                 f"run(load_scenario({name!r}, fix={variant == 'fix'}), seed={seed}, speed={training_speed}, "
                 f"telemetry='on', quiet=True, instance={_instance(tag, name, variant, seed)!r})")
-        t = time.time()
-        proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={**os.environ, **stack.otel_env()},
-                              capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f"{name} ({variant}) seed {seed}: {proc.stderr[-2000:]}")
-        progress(f"  ran {name} ({variant}) seed {seed} paced x{training_speed:g} in {time.time() - t:.0f} s")
+        took = _run_child(stack, code, f"{name} ({variant}) seed {seed}")
+        progress(f"  ran {name} ({variant}) seed {seed} paced x{training_speed:g} in {took:.0f} s")
 
     jobs = [(n, v, s) for n, v, _, k in rows if k == "inference" for s in inference_seeds]
     paced = [(n, v, s) for n, v, _, k in rows if k != "inference" for s in seeds] if training_speed else []
