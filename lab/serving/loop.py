@@ -31,6 +31,12 @@ from lab.thresholds import ACCURACY_DROP
 
 MIN_LABELS = 100  # accuracy and ECE on fewer labels are too noisy to show
 MIN_RETRAIN = 1000  # labelled requests needed before a retrain
+# After a retrain the drift monitor compares with the inputs of the newest windows served, not with
+# the labelled rows the model retrained on: those lag label_delay requests and, under a gradual
+# shift, mix several windows of the ramp, so a stream that has stopped moving still differs from
+# them by a fraction of a standard deviation (enough for KS to flag 3 windows in a row on 4 of
+# 50 seeds). Two windows: a reference of ~1000 rows, the size of the smallest retrain.
+REFERENCE_WINDOWS = 2
 MAX_BATCH = 100  # --fast: queued requests answered by one forward pass
 ALARMS = ("input_drift", "accuracy")  # the monitors a retrain can be triggered by
 
@@ -226,6 +232,7 @@ class Server:
             o.on_start(self)
         self._pending: deque[PendingLabel] = deque()
         self._recent: deque = deque(maxlen=spec.retrain.size)  # labelled (served index, x, y) for retraining
+        self._newest_inputs: deque = deque(maxlen=REFERENCE_WINDOWS)  # valid inputs of the newest windows
         self._scored: deque = deque(maxlen=spec.stream.accuracy_window)  # (correct, confidence) of the current model
         self._streak = dict.fromkeys(ALARMS, 0)  # consecutive flagged windows per alarm
         self._streak_start = dict.fromkeys(ALARMS, 0)  # request index where the current streak began
@@ -241,6 +248,7 @@ class Server:
         self.result.requests += len(traffic.y)
         self.result.errors += served.errors
         rec = self._check_window(w, traffic, served, w_start_ns)
+        self._newest_inputs.append(served.inputs)
         self.result.windows.append(rec)
         for o in self.observers:
             o.on_report(rec)
@@ -369,7 +377,7 @@ class Server:
         epochs = min(4 * self.spec.model.epochs, math.ceil(self.spec.model.epochs * self.spec.data.reference_size / cut))
         model = train_classifier(x[:cut], y[:cut], self.spec.model, self.seed + w, epochs=epochs)
         old = self.baseline_accuracy
-        self._adopt(model, x, x[cut:], y[cut:])
+        self._adopt(model, np.stack([v for inputs in self._newest_inputs for v in inputs]), x[cut:], y[cut:])
         self.model_version += 1
         self._emit("retrain", w, f"window {w}: retrained on {len(x)} labelled requests after {' and '.join(due)} alarms; "
                    f"baseline accuracy {old:.3f} -> {self.baseline_accuracy:.3f}",
