@@ -3,15 +3,16 @@ that promises data for that scenario's family gets data from its queries, and ev
 panel queries is produced by something.
 
 One stack for the module (tests/conftest.py `native_stack`), one --fast run per scenario
-(seconds each). Queries go to Prometheus as Grafana would send them: dashboard variables
+(seconds each), FAST_PARALLEL at a time. Queries go to Prometheus as Grafana would send them: dashboard variables
 substituted ($scenario = the scenario, $variant = fault), $__rate_interval / $__interval /
 $__range expanded for the lab's 5 s interval (lab/dev/panel_contract.py), range queries
 over the run's window, instant queries at its end.
 
 A --fast run compresses a run into seconds (serving runs export after every drift window).
 Runs at the real pace (PACED_RUNS: exports every 5 s, what Grafana shows), started together
-after the --fast ones, must fill every panel of their family: the rate()/increase() serving
-panels once more, and the panels a --fast run may leave empty (a panel's declared `gaps`).
+after their scenarios' --fast runs and beside the other --fast runs, must fill every panel of
+their family: the rate()/increase() serving panels once more, and the panels a --fast run may
+leave empty (a panel's declared `gaps`).
 """
 
 import json
@@ -19,6 +20,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -43,6 +45,9 @@ PACED_RUNS = {
     # 3 steps/s: its ~50 finite steps span 17 s (3 exports) before the gradient norm turns inf.
     "diverged": ("--speed", "0.25"),
 }
+# --fast runs at once: each is one busy core for a few seconds, and the paced runs beside them
+# mostly sleep.
+FAST_PARALLEL = 2
 
 
 def family(name: str) -> str:
@@ -73,32 +78,40 @@ def finish(native_stack, name: str, start: float, proc, summary) -> None:
     native_stack.wait_for_series(f"{series} == {n} and timestamp({series}) > {start}", timeout=90)
 
 
-@pytest.fixture(scope="module")
-def runs(native_stack, tmp_path_factory):
-    """Run each scenario --fast at most once per module (lazily); name -> (start, end) of its window."""
-    done: dict[str, tuple[float, float]] = {}
-
-    def run(name: str) -> tuple[float, float]:
-        if name not in done:
-            start = time.time()
-            finish(native_stack, name, start, *launch(native_stack, tmp_path_factory, name, ("--fast",)))
-            done[name] = (start - 10, time.time())
-        return done[name]
-
-    return run
-
-
-@pytest.fixture(scope="module")
-def paced_runs(native_stack, tmp_path_factory, runs):
-    """All PACED_RUNS at once, on first use: name -> (start, end). Their --fast runs go first
-    (a --fast run after a paced one could show the paced run's last values)."""
-    for n in PACED_RUNS:
-        runs(n)
+def fast_run(native_stack, tmp_path_factory, name: str) -> tuple[float, float]:
+    """One --fast run of the scenario, until its final export is in Prometheus: its window."""
     start = time.time()
-    procs = {n: launch(native_stack, tmp_path_factory, n, args) for n, args in PACED_RUNS.items()}
+    finish(native_stack, name, start, *launch(native_stack, tmp_path_factory, name, ("--fast",)))
+    return start - 10, time.time()
+
+
+@pytest.fixture(scope="module")
+def all_runs(native_stack, tmp_path_factory):
+    """Every scenario --fast and every PACED_RUNS at the real pace, once per module: two dicts
+    name -> (start, end). The paced scenarios' --fast runs go first (a --fast run after a paced
+    one could show the paced run's last values); then the paced runs start together and the
+    other --fast runs go on beside them."""
+    with ThreadPoolExecutor(FAST_PARALLEL) as pool:
+        fast = dict(zip(PACED_RUNS, pool.map(lambda n: fast_run(native_stack, tmp_path_factory, n), PACED_RUNS)))
+        start = time.time()
+        procs = {n: launch(native_stack, tmp_path_factory, n, args) for n, args in PACED_RUNS.items()}
+        rest = [n for n in SCENARIOS if n not in fast]
+        fast.update(zip(rest, pool.map(lambda n: fast_run(native_stack, tmp_path_factory, n), rest)))
     for n, (proc, summary) in procs.items():
         finish(native_stack, n, start, proc, summary)
-    return {n: (start, time.time()) for n in PACED_RUNS}
+    return fast, {n: (start, time.time()) for n in PACED_RUNS}
+
+
+@pytest.fixture(scope="module")
+def runs(all_runs):
+    """name -> (start, end) of the scenario's --fast run."""
+    return all_runs[0].__getitem__
+
+
+@pytest.fixture(scope="module")
+def paced_runs(all_runs):
+    """name -> (start, end) of the PACED_RUNS, all at once."""
+    return all_runs[1]
 
 
 def panels_needing(fam: str, scenario: str | None = None):
