@@ -311,8 +311,7 @@ class NativeStack:
             with open(self.state_dir / "logs" / f"{name}.log", "ab") as log:
                 new = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                        start_new_session=True)
-            started = subprocess.run(["ps", "-o", "lstart=", "-p", str(new.pid)], capture_output=True, text=True).stdout
-            pid_file.write_text(f"{new.pid}\n{started.strip()}\n")
+            pid_file.write_text(f"{new.pid}\n{proc_start(new.pid)}\n")
             health = next((self._url(port, path) for n, port, path, _ in COMPONENTS if n == name), None)
             if health:
                 poll(f"{name} healthy again at {health}", lambda: http_ok(health), 60)
@@ -341,6 +340,13 @@ class NativeStack:
         r = requests.get(f"{self.prometheus_url}/api/v1/alerts", timeout=10)
         r.raise_for_status()
         return r.json()["data"]["alerts"]
+
+
+def proc_start(pid: int) -> str:
+    """A process's start as run/<name>.pid records it (scripts/native/lib.sh lab_proc_start):
+    clock ticks since boot, which no wall-clock step moves."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+    return f"boot+{fields[19]}"
 
 
 @contextmanager

@@ -174,14 +174,37 @@ lab_pid_alive() {
   [[ -n "$stat" && "$stat" != Z* ]]
 }
 
-# Is the process recorded in pid file <file> (pid, then start time) still running?
-# Comparing the start time protects against a recycled pid.
+# A process's start, to tell it from a later process given the same pid: "boot+<ticks>", its
+# start in clock ticks since boot (/proc/<pid>/stat, field 22), which no change of the wall
+# clock moves; where there is no /proc, ps's start time. ps derives that from the wall clock
+# at each call, so a clock step (NTP, a resumed laptop or VM) moves it: on a VM here one
+# process's ps start time moved by 61 s within half an hour, and down.sh, taking the
+# stack's processes for gone, left them running.
+lab_proc_start() {
+  local stat
+  if stat="$(cat "/proc/$1/stat" 2>/dev/null)"; then
+    stat="${stat##*) }" # the fields after "pid (comm) "; comm may hold spaces
+    read -r -a stat <<<"$stat"
+    echo "boot+${stat[19]}" # field 22; the array starts at field 3
+  else
+    ps -o lstart= -p "$1" 2>/dev/null
+  fi
+}
+
+# Is the process recorded in pid file <file> (pid, then lab_proc_start) still running?
+# Comparing the start protects against a recycled pid. A pid file from before boot+ticks
+# holds ps's start time, compared as it was.
 lab_pidfile_alive() {
-  local f="$1" pid
+  local f="$1" pid want
   [[ -f "$f" ]] || return 1
   pid="$(head -n1 "$f")"
-  [[ "$pid" =~ ^[0-9]+$ ]] && lab_pid_alive "$pid" &&
-    [[ "$(ps -o lstart= -p "$pid" 2>/dev/null)" == "$(sed -n 2p "$f")" ]]
+  want="$(sed -n 2p "$f")"
+  [[ "$pid" =~ ^[0-9]+$ ]] && lab_pid_alive "$pid" || return 1
+  if [[ "$want" == boot+* ]]; then
+    [[ "$(lab_proc_start "$pid")" == "$want" ]]
+  else
+    [[ "$(ps -o lstart= -p "$pid" 2>/dev/null)" == "$want" ]]
+  fi
 }
 
 # Wait until a URL answers 2xx, or fail after a timeout.

@@ -59,8 +59,8 @@ mkdir -p "$RUN" "$LOGS" "$LAB_STATE_DIR/prometheus/data" "$LAB_STATE_DIR/alertma
 lab_render_native_etc "$LAB_STATE_DIR"
 
 # start <name> <workdir> <command...>: detached (own session, so a Ctrl-C in this
-# terminal later does not reach it), output to logs/<name>.log, pid + start time
-# (to recognise the same process later) to run/<name>.pid.
+# terminal later does not reach it), output to logs/<name>.log, pid + start
+# (lab_proc_start: to recognise the same process later) to run/<name>.pid.
 DETACH=()
 command -v setsid >/dev/null 2>&1 && DETACH=(setsid)
 start() {
@@ -69,7 +69,7 @@ start() {
   echo "# $(date -u +%FT%TZ) up.sh: $*" >>"$LOGS/$name.log"
   (cd "$dir" && exec "${DETACH[@]}" "$@" </dev/null >>"$LOGS/$name.log" 2>&1) &
   pid=$!
-  printf '%s\n%s\n' "$pid" "$(ps -o lstart= -p "$pid" 2>/dev/null)" >"$RUN/$name.pid"
+  printf '%s\n%s\n' "$pid" "$(lab_proc_start "$pid")" >"$RUN/$name.pid"
 }
 
 fail() {

@@ -27,6 +27,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
+from lab.dev.stack import proc_start
+
 pytestmark = pytest.mark.stack
 
 RUN_ID = uuid.uuid4().hex
@@ -110,7 +112,8 @@ def test_stack_uses_the_requested_ports_and_state_dir(native_stack):
     stack_env = (native_stack.state_dir / "stack.env").read_text()
     assert f"LAB_PROMETHEUS_URL={native_stack.prometheus_url}\n" in stack_env
     for name in ("otel-collector", "prometheus", "alertmanager", "webhook-sink"):
-        assert (native_stack.state_dir / "run" / f"{name}.pid").exists()
+        pid, start = (native_stack.state_dir / "run" / f"{name}.pid").read_text().split("\n")[:2]
+        assert start == proc_start(int(pid))  # boot ticks, not the wall clock (tests/test_pidfiles.py)
         assert (native_stack.state_dir / "logs" / f"{name}.log").exists()
 
 
