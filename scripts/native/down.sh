@@ -5,7 +5,7 @@
 #   scripts/native/down.sh
 #
 # A pid file whose process is gone, or whose pid now belongs to another process
-# (its start time differs from the one recorded), is just removed. Each process gets
+# (its start, lib.sh lab_proc_start, differs from the one recorded), is just removed. Each process gets
 # SIGTERM, then SIGKILL after LAB_DOWN_TIMEOUT seconds (default 15). stack.env (the
 # stack's address, written by up.sh) is removed. Data, logs and
 # file-exporter output stay in the state directory (`make clean` removes .lab/).
