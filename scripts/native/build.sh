@@ -18,9 +18,9 @@
 # Every binary is static (CGO_ENABLED=0): the stand-in images (scripts/docker/) copy them.
 # The requested components are built in parallel (Go's caches are safe to share), or
 # with --sequential one after another in the order given (the test suite's background
-# build: the first component a session needs is ready soonest), while the modules of all of
-# them download at once beside the builds (a cold download is 0.5-1 min a component, most of
-# it waiting on the network). Each component has its
+# build: the first component a session needs is ready soonest); once the first is built, the
+# modules of all the others download at once beside the builds (a cold download is 0.5-1 min
+# a component, most of it waiting on the network). Each component has its
 # own lock, so a build.sh that needs one component waits only for that component's build
 # by another build.sh (a background build, a second terminal), then reuses its binary.
 # Versions come from .env. Binaries go to ${LAB_CACHE_DIR:-~/.cache/ml-obs-lab}/bin/
@@ -313,15 +313,18 @@ fi
 # build_one, and the script fails once all have finished.
 pids=()
 rc=0
-if ((sequential && ${#components[@]} > 1)); then
-  check_go
-  for c in "${components[@]}"; do
-    up_to_date "$c" || (prefetch_one "$c" >"$LOG_DIR/prefetch-$c.log" 2>&1 || true) &
-  done
-fi
+prefetched=0
 for c in "${components[@]}"; do
   if ((sequential)); then
     (build_one "$c") || rc=1
+    # Once the first component is built (the one a test session needs first: the downloads'
+    # CPU, go list over thousands of packages, would slow it), the others' modules download.
+    if ((!prefetched)); then
+      prefetched=1
+      for p in "${components[@]:1}"; do
+        up_to_date "$p" || (prefetch_one "$p" >"$LOG_DIR/prefetch-$p.log" 2>&1 || true) &
+      done
+    fi
   else
     build_one "$c" &
     pids+=($!)
