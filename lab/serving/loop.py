@@ -236,6 +236,7 @@ class Server:
         self._scored: deque = deque(maxlen=spec.stream.accuracy_window)  # (correct, confidence) of the current model
         self._streak = dict.fromkeys(ALARMS, 0)  # consecutive flagged windows per alarm
         self._streak_start = dict.fromkeys(ALARMS, 0)  # request index where the current streak began
+        self._retrained_at: int | None = None  # requests served when the model last retrained
         self._interval = 1.0 / (spec.stream.requests_per_second * self.speed)
         self._t0 = time.monotonic()
         self._i = 0  # requests served
@@ -360,13 +361,23 @@ class Server:
     def _maybe_retrain(self, w: int) -> bool:
         """Retrain on the labelled requests served since the change began (the fix for drift)."""
         rs = self.spec.retrain
+        st = self.spec.stream
         due = [k for k in rs.trigger if self._streak[k] >= rs.patience]
+        if due:
+            # An accuracy alarm is raised by labels that arrive label_delay requests late: keep
+            # only requests served after the newest label the first alarm saw (surely the new concept).
+            since = min(self._streak_start[k] + (st.window_size - st.label_delay if k == "accuracy" else 0) for k in due)
+        elif self._retrained_at is not None:
+            # Once the stream has moved enough to retrain, it may still be moving: one flagged window
+            # fewer is enough, on the requests served since that retrain (the regime the model already
+            # follows). With the full patience, a drift that ended a few windows after the last
+            # retrain stayed flagged on and off to the end of the run; a single window is not enough
+            # either: ~1% of healthy windows are flagged, and the refreshed reference would then
+            # hold that outlier window (docs/signals.md).
+            due = [k for k in rs.trigger if self._streak[k] >= max(1, rs.patience - 1)]
+            since = self._retrained_at
         if not due:
             return False
-        st = self.spec.stream
-        # An accuracy alarm is raised by labels that arrive label_delay requests late: keep
-        # only requests served after the newest label the first alarm saw (surely the new concept).
-        since = min(self._streak_start[k] + (st.window_size - st.label_delay if k == "accuracy" else 0) for k in due)
         rows = [(xl, yl) for served, xl, yl in self._recent if served >= since]
         if len(rows) < MIN_RETRAIN:
             return False
@@ -379,6 +390,7 @@ class Server:
         old = self.baseline_accuracy
         self._adopt(model, np.stack([v for inputs in self._newest_inputs for v in inputs]), x[cut:], y[cut:])
         self.model_version += 1
+        self._retrained_at = self._i
         self._emit("retrain", w, f"window {w}: retrained on {len(x)} labelled requests after {' and '.join(due)} alarms; "
                    f"baseline accuracy {old:.3f} -> {self.baseline_accuracy:.3f}",
                    trigger=",".join(due), samples=len(x), model_version=self.model_version,

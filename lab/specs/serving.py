@@ -97,7 +97,7 @@ class RetrainSpec(Strict):
 
     enabled: bool = False
     trigger: list[Literal["input_drift", "accuracy"]] = Field(default_factory=lambda: ["input_drift", "accuracy"])
-    patience: int = Field(3, gt=0, description="consecutive flagged windows before retraining")
+    patience: int = Field(3, gt=0, description="consecutive flagged windows before the first retrain (one fewer after it)")
     size: int = Field(4000, ge=500, description="latest labelled requests to retrain on")
 
 

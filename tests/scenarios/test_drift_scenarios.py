@@ -5,7 +5,7 @@ while PSI and KS stay quiet. Signatures: lab/serving/signatures.py."""
 
 import pytest
 
-from lab.dev.calibrate import TEST_SEEDS, result_of
+from lab.dev.calibrate import FIX_TAIL_WINDOWS, TEST_SEEDS, result_of
 from lab.serving.signatures import SERVE_SIGNATURES, onsets, peaks, tail_onsets
 from lab.specs.loader import load_scenario
 
@@ -69,13 +69,19 @@ def test_concept_drift_drops_accuracy_while_psi_and_ks_stay_quiet(seed):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_fix_retrains_and_ends_clear(name, seed):
     r = run(name, True, seed)
-    assert any(e.name == "retrain" for e in r.events)
-    tail = tail_onsets(r, 8)
+    assert any(e.name == "retrain" for e in r.events) and r.windows[-1].model_version > 1
+    # Ends clear: no alert's signature (accuracy and calibration included) holds in the last
+    # windows. One window's accuracy alone is not the alert: against a baseline measured on a
+    # retrain's few-hundred-row holdout it dips 0.05 under on 2-6% of seeds with nothing wrong
+    # (docs/signals.md); the alert needs three windows in a row.
+    tail = tail_onsets(r, FIX_TAIL_WINDOWS)
     assert all(v is None for v in tail.values()), tail
-    last = r.windows[-1]
-    assert last.model_version > 1 and last.accuracy > last.baseline_accuracy - 0.05
     fault = run(name, False, seed)
-    assert last.accuracy > fault.windows[-1].accuracy + 0.05  # the fix really helps
+    assert tail_accuracy(r) > tail_accuracy(fault) + 0.05  # the fix really helps
+
+
+def tail_accuracy(r) -> float:
+    return sum(w.accuracy for w in r.windows[-FIX_TAIL_WINDOWS:]) / FIX_TAIL_WINDOWS
 
 
 @pytest.mark.parametrize("name", ["serving-healthy", "drift", "drift-sudden", "concept-drift"])
