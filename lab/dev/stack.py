@@ -36,6 +36,10 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.metrics.v1.metrics_pb2 import Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from prometheus_client.parser import text_string_to_metric_families
 
 from lab.repo import ROOT, read_dotenv
@@ -138,6 +142,17 @@ def otlp_attrs(attributes: list[dict] | None) -> dict[str, Any]:
             raw = otlp_attrs(raw.get("values"))
         out[attr["key"]] = raw
     return out
+
+
+def otlp_gauge_request(name: str, label: str, n: int, time_unix_nano: int, service: str) -> bytes:
+    """An OTLP metrics request (protobuf) of one gauge with n series (label=v000000...), for drills."""
+    points = [NumberDataPoint(time_unix_nano=time_unix_nano, as_double=1.0,
+                              attributes=[KeyValue(key=label, value=AnyValue(string_value=f"v{i:06d}"))])
+              for i in range(n)]
+    metric = Metric(name=name, unit="1", gauge=Gauge(data_points=points))
+    resource = Resource(attributes=[KeyValue(key="service.name", value=AnyValue(string_value=service))])
+    return ExportMetricsServiceRequest(resource_metrics=[
+        ResourceMetrics(resource=resource, scope_metrics=[ScopeMetrics(metrics=[metric])])]).SerializeToString()
 
 
 def poll(what: str, fn: Callable[[], Any], timeout: float, interval: float = 0.5) -> Any:

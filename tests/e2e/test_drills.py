@@ -5,6 +5,10 @@
   failed, for 30 s) fires at Prometheus and reaches the webhook sink.
 - The collector goes down: Prometheus's scrape of it fails, and MLLabTargetDown (up == 0 for
   15 s) fires and reaches the sink; the collector is started again afterwards.
+- A client whose clock is two hours behind: Prometheus rejects its samples as too old (HTTP
+  400, not retried), the collector counts the batch as failed, and
+  MLLabCollectorExportFailures fires and reaches the sink. The collector creates that counter
+  at its first failure, which increase() alone cannot see: this drill found that.
 """
 
 import os
@@ -14,6 +18,9 @@ import subprocess
 import sys
 import time
 
+import requests
+
+from lab.dev.stack import otlp_gauge_request
 from lab.repo import ROOT
 
 HOST = socket.gethostname()
@@ -71,3 +78,37 @@ def test_a_collector_that_stops_answering_scrapes_fires_target_down_end_to_end(n
     drill_report("collector down", "collector stopped (SIGTERM) until the alert reached the sink, then started again",
                  {"MLLabTargetDown firing": f"{fired - t0:.0f} s after the collector went down (3 failed scrapes + for: 15s)",
                   "at the webhook sink": "yes", "resolved": f"{time.time() - t0:.0f} s after it went down"})
+
+
+def test_samples_prometheus_rejects_fire_export_failures_end_to_end(native_stack, drill_report):
+    exporter = "otlp_http/prometheus"
+    # The rule counts a newly created failure counter only where the collector was scraped a
+    # minute before (so that a restarted Prometheus does not page on old failures).
+    native_stack.wait_for_series('up{job="otel-collector"} offset 1m', timeout=90)
+    behind = 2 * 3600  # beyond Prometheus's out-of-order window (30 m)
+    body = otlp_gauge_request("drill.skewed.clock", "sensor", 10, time.time_ns() - behind * 10**9, "drill-skewed-clock")
+    t0 = time.time()
+    r = requests.post(f"{native_stack.otlp_http_endpoint}/v1/metrics", data=body, timeout=30,
+                      headers={"Content-Type": "application/x-protobuf"})
+    assert r.status_code == 200, r.text  # the collector accepts it: the failure is downstream
+    failed = native_stack.poll("the collector counting the rejected batch", lambda: native_stack.collector_metrics().get(
+        "otelcol_exporter_send_failed_metric_points_total"), 30)
+    alert = native_stack.poll("MLLabCollectorExportFailures firing",
+                              lambda: _firing(native_stack, "MLLabCollectorExportFailures", exporter=exporter), 90)[0]
+    fired = time.time()
+    native_stack.poll("MLLabCollectorExportFailures at the webhook sink",
+                      lambda: _at_sink(native_stack, "MLLabCollectorExportFailures", t0, exporter=exporter), 60)
+    assert float(alert["value"]) >= 10
+    # what the collector's exporter was told (the same request straight to Prometheus): permanent
+    direct = requests.post(f"{native_stack.prometheus_url}/api/v1/otlp/v1/metrics", data=body, timeout=30,
+                           headers={"Content-Type": "application/x-protobuf"})
+    assert direct.status_code == 400 and "too old" in direct.text, (direct.status_code, direct.text)
+    assert not native_stack.query("drill_skewed_clock_ratio")  # nothing of it was stored
+    print(f"MLLabCollectorExportFailures fired {fired - t0:.0f} s after the skewed batch")
+    native_stack.poll("MLLabCollectorExportFailures resolved", lambda: not _firing(
+        native_stack, "MLLabCollectorExportFailures", exporter=exporter), 120)
+    drill_report("client clock 2 h behind", "one OTLP request of 10 points timestamped 2 hours ago, into the collector",
+                 {"Prometheus answers": f"HTTP {direct.status_code} {direct.text.strip()} (permanent: not retried)", "failed points counted": f"{failed:.0f}",
+                  "MLLabCollectorExportFailures firing": f"{fired - t0:.0f} s after the request (a counter born at the "
+                  "first failure + for: 10s)", "at the webhook sink": "yes",
+                  "resolved": f"{time.time() - t0:.0f} s after the request"})

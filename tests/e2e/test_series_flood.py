@@ -9,32 +9,17 @@ collector's OTLP/HTTP receiver. Lab runs cannot reach the rule's threshold
 import time
 
 import requests
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.metrics.v1.metrics_pb2 import Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
+from lab.dev.stack import otlp_gauge_request
 from lab.thresholds import SERIES_GROWTH_5M
 
 JUNK_SERIES = 12_000
 
 
-def _flood_request(n: int) -> bytes:
-    now = time.time_ns()
-    points = [NumberDataPoint(time_unix_nano=now, as_double=1.0,
-                              attributes=[KeyValue(key="request_id", value=AnyValue(string_value=f"r{i:06d}"))])
-              for i in range(n)]
-    metric = Metric(name="drill.flood", unit="1", gauge=Gauge(data_points=points))
-    resource = Resource(attributes=[KeyValue(key="service.name", value=AnyValue(string_value="drill-flood"))])
-    req = ExportMetricsServiceRequest(resource_metrics=[
-        ResourceMetrics(resource=resource, scope_metrics=[ScopeMetrics(metrics=[metric])])])
-    return req.SerializeToString()
-
-
 def test_a_series_flood_fires_series_growth_end_to_end(native_stack, drill_report):
     assert JUNK_SERIES > SERIES_GROWTH_5M  # the drill must be able to cross the threshold
     before = float(native_stack.wait_for_series('prometheus_tsdb_head_series{job="prometheus"}')[0]["value"][1])
-    body = _flood_request(JUNK_SERIES)
+    body = otlp_gauge_request("drill.flood", "request_id", JUNK_SERIES, time.time_ns(), "drill-flood")
     r = requests.post(f"{native_stack.otlp_http_endpoint}/v1/metrics", data=body, timeout=30,
                       headers={"Content-Type": "application/x-protobuf"})
     assert r.status_code == 200, r.text
