@@ -142,6 +142,60 @@ json.dump(out, sys.stdout)
 '''
 
 
+# The same four statistics as DriftMonitor.check, each Evidently's own stattest, per feature.
+_EVIDENTLY_SPEED_SCRIPT = r'''
+import json, sys, time, warnings
+import numpy as np, pandas as pd
+warnings.filterwarnings("ignore")
+from evidently.legacy.calculations.stattests import (jensenshannon_stat_test, kl_div_stat_test, ks_stat_test,
+                                                      psi_stat_test)
+from evidently.legacy.core import ColumnType
+num = ColumnType.Numerical
+data = np.load(sys.argv[1])
+refs = [pd.Series(col) for col in data["reference"].T]
+times = []
+for w in data["windows"]:
+    t = time.perf_counter()
+    for r, col in zip(refs, w.T):
+        c = pd.Series(col)
+        for test in (ks_stat_test, psi_stat_test, kl_div_stat_test, jensenshannon_stat_test):
+            test(r, c, num, None)
+    times.append(time.perf_counter() - t)
+json.dump(times, sys.stdout)
+'''
+
+
+def speed_vs_library(rounds: int = 10, n_features: int = 50, n: int = 1000) -> dict:
+    """Seconds per window, the lab's DriftMonitor.check against Evidently's four stattests, same windows."""
+    py, note = _evidently_python()
+    if py is None:
+        return {"library": note, "available": False}
+    rng = np.random.default_rng(1)
+    reference = rng.normal(size=(10_000, n_features))
+    windows = rng.normal(0.1, 1, size=(rounds, n, n_features))
+    names = [f"f{i}" for i in range(n_features)]
+    monitor = DriftMonitor({f: reference[:, i] for i, f in enumerate(names)})
+    lab_times = []
+    for w in windows:
+        t = time.perf_counter()
+        monitor.check({f: w[:, i] for i, f in enumerate(names)})
+        lab_times.append(time.perf_counter() - t)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "w.npz"
+        np.savez(path, reference=reference, windows=windows)
+        proc = subprocess.run([str(py), "-c", _EVIDENTLY_SPEED_SCRIPT, str(path)], capture_output=True, text=True,
+                              timeout=1800)
+    if proc.returncode != 0:
+        return {"library": note, "available": False, "error": proc.stderr[-500:]}
+    ev_times = json.loads(proc.stdout)
+    lab_med, ev_med = float(np.median(lab_times)), float(np.median(ev_times))
+    return {"library": note, "available": True, "features": n_features, "window": n, "rounds": rounds,
+            "lab_ms": [round(1e3 * min(lab_times), 3), round(1e3 * lab_med, 3), round(1e3 * max(lab_times), 3)],
+            "library_ms": [round(1e3 * min(ev_times), 3), round(1e3 * ev_med, 3), round(1e3 * max(ev_times), 3)],
+            "lab_values_per_s": round(n * n_features / lab_med), "library_values_per_s": round(n * n_features / ev_med),
+            "ratio": round(ev_med / lab_med, 1)}
+
+
 def _evidently_python() -> tuple[Path | None, str]:
     """A throwaway venv with the pinned Evidently (created once); (python, note)."""
     env = read_dotenv()
@@ -224,6 +278,21 @@ def render(res: dict) -> str:
               "| features x window | ms per window | feature-values per second |", "|---|---|---|"]
     for k, v in res["speed"].items():
         lines.append(f"| {k} | {v['ms_per_window']} | {v['feature_values_per_s']:,} |")
+    vs = res.get("speed_vs_library")
+    if vs:
+        lines += ["", f"## Speed side by side with {vs['library']} (same windows, one process each, in turn)", ""]
+        if not vs.get("available"):
+            lines.append(f"Not available: {vs.get('error', vs['library'])}")
+        else:
+            lines += [f"{vs['features']} features x window {vs['window']}, reference 10,000 per feature, {vs['rounds']} "
+                      "windows; both compute KS (statistic and p-value), PSI, KL and Jensen-Shannon on every feature "
+                      "(Evidently: its own stattests, one call each). Milliseconds per window, median (min-max).", "",
+                      "| | ms per window | feature-values per second |", "|---|---|---|",
+                      f"| lab DriftMonitor.check | {vs['lab_ms'][1]} ({vs['lab_ms'][0]}-{vs['lab_ms'][2]}) "
+                      f"| {vs['lab_values_per_s']:,} |",
+                      f"| {vs['library']} | {vs['library_ms'][1]} ({vs['library_ms'][0]}-{vs['library_ms'][2]}) "
+                      f"| {vs['library_values_per_s']:,} |", "",
+                      f"Evidently takes **{vs['ratio']}x** the lab's time per window."]
     lib = res.get("library")
     if lib:
         lines += ["", f"## Comparison with {lib['library']} on the same windows", ""]
@@ -257,6 +326,8 @@ def main(argv=None) -> int:
     if not args.skip_library:
         print("drift monitor: library comparison (throwaway venv) ...", flush=True)
         res["library"] = compare_library(sample, args.library_windows)
+        print("drift monitor: speed side by side with the library ...", flush=True)
+        res["speed_vs_library"] = speed_vs_library()
     res["seconds"] = round(time.time() - t0, 1)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "drift.json").write_text(json.dumps(res, indent=2, default=str) + "\n")

@@ -33,11 +33,13 @@ def _pairs():
     yield rng.normal(size=20000), rng.normal(size=1000)  # the monitor's shape: big reference, a window
     yield rng.integers(0, 5, size=3000).astype(float), rng.integers(0, 6, size=400).astype(float)  # ties
     yield rng.exponential(size=800), rng.exponential(2.0, size=800)
+    yield rng.standard_t(1.2, size=10000), rng.standard_t(1.2, size=1000) * 1.1  # heavy tails (near Cauchy)
+    yield rng.normal(size=10000), rng.normal(0.3, 1.0, size=50)  # the smallest window the monitor takes
 
 
 # -- agreement with scipy ------------------------------------------------------------
 
-@pytest.mark.parametrize("pair", list(_pairs()), ids=["shift", "large", "ties", "scale"])
+@pytest.mark.parametrize("pair", list(_pairs()), ids=["shift", "large", "ties", "scale", "heavy", "tiny"])
 def test_ks_matches_scipy_ks_2samp(pair):
     ref, cur = pair
     d = ks_statistic(np.sort(ref), cur)
