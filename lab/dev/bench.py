@@ -5,9 +5,13 @@
 Overhead: the overfit scenario's model (64-256-256-10, batch 32, 600 steps) trained
 with each configuration in turn, round after round in one process so that machine
 noise hits them alike; the figure is the median over rounds of wall time per step.
-  bare        forward, backward, optimiser step, loss.item()   (nothing else)
-  per-step    + gradient norm, step bookkeeping, OTel recording (no probes/evaluations)
-  every-N     + validation evaluation with activation probes every N steps
+  bare         forward, backward, optimiser step, loss.item()   (nothing else)
+  signals      + gradient norm, rolling baselines, window statistics (no exporter, no evaluations)
+  per-step     signals + the lab's OTel recording (no probes/evaluations)
+  tensorboard  signals + TensorBoard's SummaryWriter logging loss, gradient norm and learning
+               rate every step, instead of OTel (what people use instead; benchmark only:
+               tensorboard is installed under ~/.cache/ml-obs-lab, LAB_BENCH_TENSORBOARD_VERSION)
+  every-N      per-step + validation evaluation with activation probes every N steps
 Onset: steps and seconds until validation/training loss first passes its threshold, over seeds,
 in --fast mode and in the default paced mode.
 """
@@ -16,9 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,7 +36,9 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import lab
+from lab.repo import read_dotenv
 from lab.specs.loader import load_scenario
+from lab.telemetry.observer import BaseObserver
 from lab.telemetry.otel import RunIdentity, Telemetry
 from lab.thresholds import OVERFIT_RATIO_THRESHOLD
 from lab.training.export import TelemetryObserver
@@ -41,12 +51,54 @@ NEVER = 10**9
 LARGER = ["model.hidden=[1024, 1024]", "train.batch_size=128", "data.train_size=1297", "train.epochs=2"]
 
 
+def tensorboard_path() -> tuple[Path | None, str]:
+    """A directory with the pinned tensorboard (and absl-py, its one import the venv lacks), made once."""
+    env = read_dotenv()
+    tb, absl = env.get("LAB_BENCH_TENSORBOARD_VERSION", ""), env.get("LAB_BENCH_TENSORBOARD_ABSL_VERSION", "")
+    target = Path(os.environ.get("LAB_CACHE_DIR", Path.home() / ".cache" / "ml-obs-lab")) / f"bench-tensorboard-{tb}"
+    if not (target / "tensorboard").is_dir():
+        uv = Path(sys.executable).parent / "uv"
+        # --no-deps: its other requirements (numpy, protobuf, ...) are the venv's own
+        try:
+            subprocess.run([str(uv), "pip", "install", "-q", "--python", sys.executable, "--target", str(target),
+                            "--no-deps", f"tensorboard=={tb}", f"absl-py=={absl}"], check=True, capture_output=True,
+                           timeout=600)
+        except (subprocess.SubprocessError, OSError) as exc:
+            return None, f"tensorboard {tb} could not be installed: {str(exc)[:200]}"
+    return target, f"tensorboard {tb}"
+
+
+class TensorBoardObserver(BaseObserver):
+    """What a TensorBoard user logs every step: loss, gradient norm, learning rate."""
+
+    def __init__(self, writer_class, logdir: str):
+        self.writer = writer_class(logdir)
+
+    def on_unit(self, rec) -> None:
+        self.writer.add_scalar("train/loss", rec.loss, rec.step)
+        self.writer.add_scalar("train/grad_norm", rec.grad_norm, rec.step)
+        self.writer.add_scalar("train/lr", rec.lr, rec.step)
+
+    def on_end(self, result) -> None:
+        self.writer.close()
+
+
+_WRITER: list = []  # torch.utils.tensorboard.SummaryWriter, once tensorboard is importable
+
+
 def _one(config: str, seed: int, extra: list[str] = ()) -> float:
-    every = {"bare": None, "per-step": NEVER, "every-1": 1, "every-5": 5, "every-25": 25}[config]
+    every = {"bare": None, "signals": NEVER, "tensorboard": NEVER, "per-step": NEVER,
+             "every-1": 1, "every-5": 5, "every-25": 25}[config]
     if every is None:
         spec = load_scenario("overfit", overrides=list(extra))
         t = Trainer(spec, seed, fast=True, instrument=False)
         r = t.run()
+        return r.wall_s / r.steps
+    if config in ("signals", "tensorboard"):
+        spec = load_scenario("overfit", overrides=[*extra, f"train.eval_every={every}"])
+        with tempfile.TemporaryDirectory() as logdir:
+            observers = [TensorBoardObserver(_WRITER[0], logdir)] if config == "tensorboard" else []
+            r = Trainer(spec, seed, fast=True, observers=observers).run()
         return r.wall_s / r.steps
     spec = load_scenario("overfit", overrides=[*extra, f"train.eval_every={every}"])
     tel = Telemetry(RunIdentity("overfit", "fault", seed), otlp=False, metric_readers=[InMemoryMetricReader()],
@@ -56,8 +108,9 @@ def _one(config: str, seed: int, extra: list[str] = ()) -> float:
     return r.wall_s / r.steps
 
 
-def overhead(rounds: int, extra: list[str] = (), configs=("bare", "per-step", "every-1", "every-5", "every-25")) -> dict:
-    configs = list(configs)
+def overhead(rounds: int, extra: list[str] = (),
+             configs=("bare", "signals", "per-step", "tensorboard", "every-1", "every-5", "every-25")) -> dict:
+    configs = [c for c in configs if c != "tensorboard" or _WRITER]
     _one("bare", 0, extra)  # warm-up: imports, allocator, dataset cache
     samples: dict[str, list[float]] = {c: [] for c in configs}
     for rnd in range(rounds):
@@ -101,12 +154,18 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(1)  # as lab run does
     t0 = time.time()
-    print("measuring instrumentation overhead ...", flush=True)
+    tb_dir, tb_note = tensorboard_path()
+    if tb_dir is not None:
+        sys.path.insert(0, str(tb_dir))  # this process only: tensorboard is never a lab dependency
+        from torch.utils.tensorboard import SummaryWriter
+        _WRITER.append(SummaryWriter)
+    print(f"measuring instrumentation overhead ({tb_note}) ...", flush=True)
     res = {"lab_version": lab.__version__, "torch": torch.__version__, "python": platform.python_version(),
-           "machine": f"{platform.machine()} {torch.get_num_threads()} torch thread(s)",
+           "machine": f"{platform.machine()} {torch.get_num_threads()} torch thread(s)", "tensorboard": tb_note,
            "date": time.strftime("%Y-%m-%d %H:%M:%S"), "overhead": overhead(args.rounds)}
     print("measuring instrumentation overhead on a larger model ...", flush=True)
-    res["overhead_larger"] = overhead(args.rounds, LARGER, ("bare", "per-step", "every-5", "every-25"))
+    res["overhead_larger"] = overhead(args.rounds, LARGER, ("bare", "signals", "per-step", "tensorboard", "every-5",
+                                                            "every-25"))
     print("measuring overfit onset (--fast) ...", flush=True)
     res["onset_fast"] = onset(args.seeds, paced=False)
     if not args.skip_paced:
@@ -133,7 +192,10 @@ def render(res: dict) -> str:
               "| configuration | ms/step (median) | min | max | overhead vs bare |", "|---|---|---|---|---|"]
     for c, v in res.get("overhead_larger", {}).items():
         lines.append(f"| {c} | {v['median_ms_per_step']} | {v['min_ms_per_step']} | {v['max_ms_per_step']} | {v['overhead_vs_bare_pct']}% |")
-    lines += ["", "`per-step` is what every step pays (gradient norm, bookkeeping, OTel recording); `every-N` adds the",
+    lines += ["", "`signals` is the signals alone (gradient norm, rolling baselines, window statistics, no exporter); "
+              "`per-step` is what every step of a lab run pays (the signals and the OTel recording); `tensorboard` is "
+              f"the same signals with {res.get('tensorboard', 'TensorBoard')}'s SummaryWriter logging loss, gradient "
+              "norm and learning rate every step instead of OTel, what people use instead; `every-N` adds the",
               "validation evaluation (500 samples, one forward pass that also gives the activation statistics) every N steps.", ""]
     for key, label in (("onset_fast", "--fast"), ("onset_paced", "paced (default)")):
         if key in res:
