@@ -35,6 +35,13 @@ def entry() -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = code or 141
+    if code in (130, 143):
+        # Stopped by a signal, and lab.cli has said so and shut telemetry down. A KeyboardInterrupt
+        # that landed in code run through the C API (PyRun_String, e.g. while torch imports) leaves
+        # the interpreter marked as ended by Ctrl-C although lab caught it: at exit it would kill
+        # itself with SIGINT (status -2) instead of returning this status. Seen once in CI.
+        sys.stderr.flush()
+        os._exit(code)
     return code
 
 

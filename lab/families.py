@@ -9,6 +9,10 @@ family: add its module here.
 from __future__ import annotations
 
 import importlib
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -24,7 +28,29 @@ FAMILY_MODULES = {"training": "lab.training.run", "inference": "lab.serving.run"
 
 
 def family_of(spec) -> Family:
-    return importlib.import_module(FAMILY_MODULES[spec.kind]).FAMILY
+    # Ctrl-C or SIGTERM in the middle of these imports (torch: seconds) broke them: torch swallowed
+    # the interrupt and the run went on, or failed later (ImportError, RecursionError), or aborted
+    # (measured by interrupting `lab run` at 10 ms steps). Held back until the import is complete,
+    # the signal is delivered right after it and stops the command cleanly (status 130 or 143).
+    with _stop_signals_held():
+        return importlib.import_module(FAMILY_MODULES[spec.kind]).FAMILY
+
+
+@contextmanager
+def _stop_signals_held() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():  # only the main thread sets handlers
+        yield
+        return
+    caught: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    old = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in held}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
+        if caught:
+            signal.raise_signal(caught[0])  # now, to the handler in place (lab.cli's: a clean stop)
 
 
 def run(spec, **kwargs) -> Outcome:
