@@ -10,7 +10,8 @@ decision rule flags: on delta = 0 that is the false-alarm rate, otherwise the de
 
 Library comparison: Evidently's own stattests run on the same windows in a throwaway virtual
 environment (~/.cache/ml-obs-lab/bench-evidently, version LAB_BENCH_EVIDENTLY_VERSION in .env),
-never a runtime dependency of the lab. See docs/drift.md for the reading.
+never a runtime dependency of the lab: their decisions beside the lab's, and their time per
+window beside DriftMonitor.check's (speed_vs_library). See docs/drift.md for the reading.
 """
 
 from __future__ import annotations
