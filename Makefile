@@ -85,9 +85,9 @@ clean: ## remove the virtual environment and caches in the repository
 bench-e2e: $(VENV_STAMP) ## measure recorded-to-queryable delay through the running stack (make up first); writes results/bench_e2e.json
 	@$(PY) -m lab.dev.bench_e2e --out results
 
-drills: $(VENV_STAMP) ## fault drills against a private native stack (collector outage, flood, bad requests, target down); writes results/drills.md
+drills: $(VENV_STAMP) ## fault drills against private native stacks (outages, floods, overload, bad requests, target down); writes results/drills.md
 	@LAB_DRILLS_REPORT=results/drills.md $(PY) -m pytest -q tests/e2e/test_collector_outage.py tests/e2e/test_drills.py \
-	  tests/e2e/test_series_flood.py
+	  tests/e2e/test_series_flood.py tests/e2e/test_overload.py
 
 calibrate: $(VENV_STAMP) ## every scenario and fix over the 50 calibration seeds, all cores: each alert's signal vs its threshold -> results/scenarios.md
 	@$(PY) -m lab.dev.calibrate --out results/scenarios.md $(ARGS)

@@ -365,14 +365,17 @@ def proc_start(pid: int) -> str:
 
 
 @contextmanager
-def private_native_stack(state_dir: Path | None = None) -> Iterator[NativeStack]:
-    """Build if needed, start on free ports, yield the stack, always stop it (also on failure)."""
+def private_native_stack(state_dir: Path | None = None, settings: Mapping[str, str] | None = None) -> Iterator[NativeStack]:
+    """Build if needed, start on free ports, yield the stack, always stop it (also on failure).
+
+    settings: environment the components read beyond ports and paths (e.g. the collector's
+    LAB_COLLECTOR_MEMORY_LIMIT_MIB), for drills that need a stack of their own."""
     build_native(*STACK_BUILD)
     with tempfile.TemporaryDirectory(prefix="lab-stack-") as tmp:
         state = Path(state_dir or tmp)
         ports = dict(zip(PORT_VARS, free_ports(len(PORT_VARS))))
         env = {**os.environ, **{k: str(v) for k, v in ports.items()}, "LAB_STATE_DIR": str(state),
-               "LAB_COLLECTOR_FILE_DIR": str(state / "otelcol")}
+               "LAB_COLLECTOR_FILE_DIR": str(state / "otelcol"), **(settings or {})}
         try:
             proc = subprocess.run([str(NATIVE / "up.sh")], env=env, capture_output=True, text=True, timeout=900)
             if proc.returncode != 0:

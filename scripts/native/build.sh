@@ -24,7 +24,7 @@
 # own lock, so a build.sh that needs one component waits only for that component's build
 # by another build.sh (a background build, a second terminal), then reuses its binary.
 # Versions come from .env. Binaries go to ${LAB_CACHE_DIR:-~/.cache/ml-obs-lab}/bin/
-# with the version in the name (otelcol-0.159.0, prometheus-3.14.0, ...); the Go
+# with the version in the name (otelcol-0.161.0, prometheus-3.14.0, ...); the Go
 # module and build caches live under LAB_CACHE_DIR too, so later builds and CI runs
 # on the same machine reuse them. A binary that exists for the pinned version and
 # the same inputs (manifest / wrapper go.mod) is not rebuilt.

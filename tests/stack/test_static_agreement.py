@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from lab.repo import GRAFANA_RUNBOOK_PATH, ROOT
+from lab.telemetry.catalogue import ALLOWED_ATTRIBUTES, CATALOGUE
 
 
 def read_dotenv() -> dict[str, str]:
@@ -543,3 +544,22 @@ def test_grafana_serves_the_runbooks_where_the_dashboards_link_them():
     assert f"./docs/runbooks:/usr/share/grafana{GRAFANA_RUNBOOK_PATH}:ro" in grafana["volumes"]
     assert not {"GF_PATHS_HOME", "GF_SERVER_STATIC_ROOT_PATH"} & set(grafana.get("environment", {}))
     assert (ROOT / "docs" / "runbooks" / "README.md").is_file()
+
+
+def test_the_collector_guard_admits_the_catalogue_and_nothing_else():
+    # The cardinality guard is written out in the collector config (both modes load it); its
+    # lists must be the catalogue's: every lab metric passes, with every attribute key it uses.
+    pipeline = COLLECTOR["service"]["pipelines"]["metrics"]["processors"]
+    assert pipeline == ["memory_limiter", "filter/guard", "transform/guard", "batch"]
+    processors = COLLECTOR["processors"]
+    [condition] = processors["filter/guard"]["metrics"]["metric"]
+    namespace = re.fullmatch(r'not IsMatch\(name, "(.+)"\)', condition).group(1).replace("\\\\", "\\")
+    assert all(re.match(namespace, i.name) for i in CATALOGUE)
+    assert not re.match(namespace, "drill.flood") and not re.match(namespace, "http.server.request.duration")
+    [statement] = processors["transform/guard"]["metric_statements"]
+    keys = re.fullmatch(r"keep_keys\(datapoint\.attributes, \[(.*)\]\)", statement).group(1)
+    kept = {k.strip().strip('"') for k in keys.split(",")}
+    assert kept == set(ALLOWED_ATTRIBUTES) == {a for i in CATALOGUE for a in i.attributes}
+    # persisted queue toward Prometheus
+    assert COLLECTOR["exporters"]["otlp_http/prometheus"]["sending_queue"]["storage"] == "file_storage/queue"
+    assert "file_storage/queue" in COLLECTOR["service"]["extensions"]
