@@ -18,7 +18,7 @@ from lab.repo import ROOT
 
 LAB = ROOT / "lab"
 LAYERS = (
-    ("lab", "lab.repo", "lab.thresholds"),
+    ("lab", "lab.repo", "lab.stackproc", "lab.thresholds"),
     ("lab.specs",),
     ("lab.telemetry",),
     ("lab.training", "lab.serving", "lab.dashboards"),  # the families (and dashboards): siblings

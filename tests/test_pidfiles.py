@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from lab.dev.stack import proc_start
 from lab.repo import ROOT
+from lab.stackproc import proc_start
 
 LIB = ROOT / "scripts" / "native" / "lib.sh"
 

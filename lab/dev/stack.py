@@ -43,6 +43,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from prometheus_client.parser import text_string_to_metric_families
 
 from lab.repo import ROOT, read_dotenv
+from lab.stackproc import Component
 
 NATIVE = ROOT / "scripts" / "native"
 
@@ -169,13 +170,6 @@ def poll(what: str, fn: Callable[[], Any], timeout: float, interval: float = 0.5
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
         time.sleep(interval)
-
-
-def _proc_state(proc: Path) -> str:
-    try:
-        return (proc / "status").read_text().split("State:")[1].split("\n")[0].lower()
-    except (OSError, IndexError):
-        return "gone"
 
 
 def http_ok(url: str) -> bool:
@@ -312,21 +306,13 @@ class NativeStack:
         """Stop one component (SIGKILL by default: a crash, nothing flushed) and start it again,
         with the same command line, environment and directory, when the block ends; yields the
         moment it went down. The new pid goes to run/<name>.pid, so down.sh still stops it."""
-        pid_file = self.state_dir / "run" / f"{name}.pid"
-        pid = int(pid_file.read_text().split()[0])
-        proc = Path(f"/proc/{pid}")
-        argv = [a.decode() for a in (proc / "cmdline").read_bytes().split(b"\0") if a]
-        env = dict(kv.decode().split("=", 1) for kv in (proc / "environ").read_bytes().split(b"\0") if b"=" in kv)
-        cwd = os.readlink(proc / "cwd")
-        os.kill(pid, kill_signal)
-        poll(f"{name} (pid {pid}) to exit", lambda: not proc.exists() or "zombie" in _proc_state(proc), 30, 0.1)
+        component = Component.find(self.state_dir, name)
+        if not component.stop(kill_signal):
+            raise AssertionError(f"{name} (pid {component.pid}) did not exit after signal {kill_signal}")
         try:
             yield time.time()
         finally:
-            with open(self.state_dir / "logs" / f"{name}.log", "ab") as log:
-                new = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                       start_new_session=True)
-            pid_file.write_text(f"{new.pid}\n{proc_start(new.pid)}\n")
+            component.start()
             health = next((self._url(port, path) for n, port, path, _ in COMPONENTS if n == name), None)
             if health:
                 poll(f"{name} healthy again at {health}", lambda: http_ok(health), 60)
@@ -355,13 +341,6 @@ class NativeStack:
         r = requests.get(f"{self.prometheus_url}/api/v1/alerts", timeout=10)
         r.raise_for_status()
         return r.json()["data"]["alerts"]
-
-
-def proc_start(pid: int) -> str:
-    """A process's start as run/<name>.pid records it (scripts/native/lib.sh lab_proc_start):
-    clock ticks since boot, which no wall-clock step moves."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
-    return f"boot+{fields[19]}"
 
 
 @contextmanager

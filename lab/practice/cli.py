@@ -29,8 +29,10 @@ def add_parser(sub) -> None:
     own.add_argument("--no-custom", dest="custom", action="store_const", const=False,
                      help="draw from the built-in scenarios only (default: only with --seed)")
     conf = start.add_mutually_exclusive_group()
-    conf.add_argument("--confounder", dest="confounder", action="store_const", const=True,
-                      help="always add a telemetry-pipeline outage")
+    conf.add_argument("--confounder", dest="confounder", nargs="?", const=True, choices=t.CONFOUNDER_KINDS,
+                      metavar="KIND", help="always add a telemetry-pipeline fault: " + ", ".join(t.CONFOUNDER_KINDS)
+                      + " (default: the seed picks; the collector crash and the Prometheus restart need a native stack "
+                      "you started, else it is an export outage)")
     conf.add_argument("--no-confounder", dest="confounder", action="store_const", const=False,
                       help="never add one (default: about one case in three)")
     _run_options(start)
@@ -58,6 +60,13 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                    help=f"pace multiplier, {options.SPEED_MIN:g} to {options.SPEED_MAX:g} (default 1)")
     p.add_argument("--telemetry", choices=("auto", "on", "off"), default="auto")
     p.add_argument("--plain", action="store_true", help="line-by-line output even on a terminal")
+
+
+def _confounder_text(kind: str, began: float, ended: float | None) -> str:
+    until = "the end of the run" if ended is None else f"{ended} s"
+    return {"collector-crash": f"the collector crashed {began} s after the start and was back at {until}",
+            "prometheus-restart": f"Prometheus was down from {began} s after the start until {until}",
+            }.get(kind, f"a telemetry outage from {began} s after the start until {until}: the run could not export")
 
 
 def _fmt_s(s: float | None) -> str:
@@ -184,8 +193,8 @@ def _reveal(case: t.Case, args) -> int:
         print(json.dumps({**r, "alerts_fired": fired, "prometheus_url": t.prometheus_url()}, indent=2))
         return 0
     print(f"Case {r['case']}: scenario '{r['scenario']}': {r['title']}")
-    print(f"Answer: {' + '.join(r['truth'])}" + (f" (a telemetry outage {r['outage_s'][0]}-{r['outage_s'][1]} s "
-                                                 "after the start)" if r["confounder"] else ""))
+    print(f"Answer: {' + '.join(r['truth'])}" + (f" ({_confounder_text(r['confounder'], *r['outage_s'])})"
+                                                 if r["confounder"] else ""))
     print(f"\nRoot cause: {r['root_cause']}\n\nWhat the signals show: {r['what_the_signals_show']}")
     if r["first_signals"]:
         first = sorted(r["first_signals"].items(), key=lambda kv: kv[1]["at"])
@@ -214,7 +223,7 @@ def _fix(case: t.Case, args) -> int:
         print("Diagnose first (`lab triage answer ...`), or `lab triage reveal`.")
         return 1
     if not t.load_scenario(case.scenario).has_fix:
-        print("Nothing to fix: this case had no model fault." + (" The pipeline outage was the problem."
+        print("Nothing to fix: this case had no model fault." + (" The pipeline fault was the problem."
                                                                  if case.outage_began_at else ""))
         return 0
     outcome = t.run_case(case, fix=True, fast=args.fast, speed=args.speed, telemetry=args.telemetry,

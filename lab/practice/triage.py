@@ -9,8 +9,9 @@
     lab triage scores             the history of cases
 
 The answer key is each scenario file's `[story] diagnosis` (scenarios teaching the same
-failure share one); a case may add a real telemetry-pipeline outage (lab/telemetry/outage.py) beside,
-or instead of, a model fault, and then "pipeline" is part of the answer. State lives in
+failure share one); a case may add a real telemetry-pipeline fault beside, or instead of, a model
+fault (lab/practice/pipeline.py: an export outage, a collector crash, a Prometheus restart), and
+then "pipeline" is part of the answer. State lives in
 $LAB_STATE_DIR/triage (default .lab/triage): current.json and history.jsonl.
 
 The pool: the scenarios that ship with the lab (BUILT_IN_POOL), and a user's own scenario only
@@ -37,29 +38,41 @@ from typing import Any
 import requests
 
 from lab.families import family_of, first_signals
+from lab.practice.pipeline import CONFOUNDERS, StackFault, make_fault
 from lab.repo import alert_rules, runbook_location
 from lab.specs.base import HIDDEN_VARIANT, SpecError, Story
 from lab.specs.loader import UnknownScenario, known_scenarios, load_raw, load_scenario, scenarios_dir
 from lab.telemetry.observer import BaseObserver
 from lab.telemetry.otel import streams
-from lab.telemetry.outage import ExportGate
 from lab.telemetry.session import run_session
 
 MYSTERY = "mystery"  # the lab.scenario value of every hidden run: bounded, and reveals nothing
 CASE_VARIANT = HIDDEN_VARIANT  # its telemetry leaves out what would name the scenario (lab/specs/base.py)
 HEALTHY = "healthy"
 PIPELINE = "pipeline"
-# Share of cases that get a pipeline outage, and where in the run it falls (fraction of progress).
-# Late enough that every fault has shown itself first (the loss-spike jump is at 50%).
+# Share of cases that get a pipeline fault; which one and where in the run: lab/practice/pipeline.py.
 CONFOUNDER_SHARE = 0.3
-OUTAGE_WINDOW = (0.6, 0.8)
-PIPELINE_HINTS = [
-    "Not every gap is the model's fault: look at when each series last had a sample, and at the "
-    "collector's own metrics (otelcol_receiver_accepted_metric_points) over the same minutes.",
-    "Every series of the run stopped at the same moment and came back together, while the collector and "
-    "Prometheus stayed up: the run could not export (a network partition between it and the collector). "
-    "That is a pipeline problem, not a model problem.",
-]
+CONFOUNDER_KINDS = tuple(CONFOUNDERS)
+OUTAGE_WINDOW = CONFOUNDERS["export-outage"]
+_FIRST_PIPELINE_HINT = ("Not every gap is the model's fault: look at when each series last had a sample, at the "
+                        "stack's own targets (up, MLLabTargetDown) and at the collector's own metrics "
+                        "(otelcol_receiver_accepted_metric_points) over the same minutes.")
+PIPELINE_HINTS = {
+    "export-outage": [_FIRST_PIPELINE_HINT,
+                      "Every series of the run stopped at the same moment and came back together, while the collector "
+                      "and Prometheus stayed up: the run could not export (a network partition between it and the "
+                      "collector). That is a pipeline problem, not a model problem."],
+    "collector-crash": [_FIRST_PIPELINE_HINT,
+                        "up{job=\"otel-collector\"} dropped to 0 and MLLabTargetDown fired for the collector; when it came "
+                        "back its own counters (otelcol_process_uptime, otelcol_receiver_accepted_metric_points) started "
+                        "again from 0. The run held its batches and sent them late, so its series have no hole: the "
+                        "collector crashed. That is a pipeline problem, not a model problem."],
+    "prometheus-restart": [_FIRST_PIPELINE_HINT,
+                           "Prometheus itself was gone for a while: up{job=\"prometheus\"} has a hole, "
+                           "process_start_time_seconds{job=\"prometheus\"} moved, and rules were not evaluated meanwhile "
+                           "(an alert may have fired again after the restart). The collector queued the run's data and "
+                           "delivered it late. That is a pipeline problem, not a model problem."],
+}
 # Scoring: a correct diagnosis is worth 100, minus these; revealing first scores 0.
 WRONG_PENALTY = 20
 HINT_PENALTY = 10
@@ -133,7 +146,7 @@ class Case:
     scenario: str
     diagnosis: str
     run_seed: int
-    confounder: str | None = None  # "export-outage"
+    confounder: str | None = None  # one of CONFOUNDER_KINDS (the one that really happened, after the run)
     outage: tuple[float, float] | None = None  # progress window
     started_at: float = field(default_factory=time.time)
     outage_began_at: float | None = None
@@ -170,11 +183,14 @@ class Case:
 
     def hints(self) -> list[str]:
         own = list(load_scenario(self.scenario).story.hints)
-        return own + (PIPELINE_HINTS if self.outage_began_at is not None else [])
+        return own + (PIPELINE_HINTS[self.confounder or "export-outage"] if self.outage_began_at is not None else [])
 
 
-def pick_case(seed: int | None = None, *, confounder: bool | None = None, custom: bool | None = None) -> Case:
+def pick_case(seed: int | None = None, *, confounder: bool | str | None = None, custom: bool | None = None) -> Case:
     """Choose the hidden scenario (and maybe a confounder) from a seed; the same seed, the same case.
+
+    confounder: None = about one case in CONFOUNDER_SHARE, True/False = always/never (the kind
+    from the seed), a kind's name = always that one.
 
     custom: draw from the user's opted-in scenarios too; by default only when no seed is given,
     so a seed picks from the built-in pool alone and names the same case for every student.
@@ -184,12 +200,17 @@ def pick_case(seed: int | None = None, *, confounder: bool | None = None, custom
     rng = random.Random(seed)
     key = answer_key(custom)
     scenario = rng.choice(list(key))
-    with_outage = rng.random() < CONFOUNDER_SHARE if confounder is None else confounder
+    with_outage = rng.random() < CONFOUNDER_SHARE if confounder is None else bool(confounder)
     drawn_from = WITH_CUSTOM if len(key) > len(BUILT_IN_POOL) else BUILT_IN
     case_id = hashlib.sha256(f"ml-lab-case-{seed}{'' if drawn_from == BUILT_IN else '-custom'}".encode()).hexdigest()[:6]
-    return Case(case_id=case_id, seed=seed, scenario=scenario, diagnosis=key[scenario], run_seed=rng.randrange(100),
-                confounder="export-outage" if with_outage else None, outage=OUTAGE_WINDOW if with_outage else None,
-                pool=drawn_from)
+    run_seed = rng.randrange(100)
+    kind = None
+    if with_outage:  # drawn after run_seed, so a seed's run is the one it was before there were kinds
+        kind = confounder if isinstance(confounder, str) else rng.choice(CONFOUNDER_KINDS)
+        if kind not in CONFOUNDERS:
+            raise TriageError(f"unknown confounder {kind!r}: one of {', '.join(CONFOUNDER_KINDS)}")
+    return Case(case_id=case_id, seed=seed, scenario=scenario, diagnosis=key[scenario], run_seed=run_seed,
+                confounder=kind, outage=CONFOUNDERS[kind] if kind else None, pool=drawn_from)
 
 
 # -- state ------------------------------------------------------------------------------
@@ -201,7 +222,8 @@ def _current_path() -> Path:
 # Who writes what of the open case: the run (`lab triage start`, one process) and the trainee's
 # commands (answer, hint, reveal: another terminal, while the run goes on). Each side writes only
 # its own fields over the file's latest copy, so neither undoes the other.
-RUN_FIELDS = ("outage_began_at", "outage_ended_at", "run_outcome", "run_ended_at", "first_signals", "progress")
+RUN_FIELDS = ("confounder", "outage_began_at", "outage_ended_at", "run_outcome", "run_ended_at", "first_signals",
+              "progress")
 TRAINEE_FIELDS = ("attempts", "hints_used", "solved_at", "revealed_at")
 
 
@@ -320,10 +342,10 @@ def disguise(spec, variant: str = CASE_VARIANT):
 
 
 class CaseProgress(BaseObserver):
-    """Feeds the run's progress (any family: units done / units planned) to the outage gate,
-    records when the outage began and ended, and the percent of the run done (`lab triage status`)."""
+    """Feeds the run's progress (any family: units done / units planned) to the pipeline fault,
+    records when the fault began and ended, and the percent of the run done (`lab triage status`)."""
 
-    def __init__(self, case: Case, gate: ExportGate | None):
+    def __init__(self, case: Case, gate):
         self.case, self.gate = case, gate
         self.planned = 1
 
@@ -336,10 +358,11 @@ class CaseProgress(BaseObserver):
         share = rec.clock / self.planned
         changed = False
         if self.gate is not None:
-            was = self.gate.blocked
             self.gate.progress(share)
-            if self.gate.blocked != was:
-                self.case.outage_began_at, self.case.outage_ended_at = self.gate.began_at, self.gate.ended_at
+            # a stack fault records its times from a worker thread: compare, do not wait
+            times = (self.gate.began_at, self.gate.ended_at)
+            if times != (self.case.outage_began_at, self.case.outage_ended_at):
+                self.case.outage_began_at, self.case.outage_ended_at = times
                 changed = True
         pct = min(100, int(100 * share))
         if pct != self.case.progress:
@@ -366,14 +389,20 @@ def run_case(case: Case, *, fix: bool = False, fast: bool = False, speed: float 
     spec = load_scenario(case.scenario, fix=fix, overrides=list(overrides))
     hidden = disguise(spec, "fix" if fix else CASE_VARIANT)
     # Only a run that streams can lose its pipeline; without one there is nothing to diagnose.
-    gate = ExportGate(*case.outage) if case.outage and not fix and streams(telemetry) else None
+    gate = None
+    if case.confounder and not fix and streams(telemetry):
+        case.confounder, gate = make_fault(case.confounder)  # a stack fault needs this user's native stack
     kwargs = dict(telemetry_kwargs or {})
-    if gate is not None:
+    if gate is not None and not isinstance(gate, StackFault):
         kwargs["export_gate"] = gate
-    outcome = run_session(hidden, practice_family(hidden), seed=case.run_seed, fast=fast, speed=speed,
-                          telemetry=telemetry, quiet=quiet, live=live, verdicts=False,
-                          extra_observers=[] if fix else [CaseProgress(case, gate)], telemetry_kwargs=kwargs or None,
-                          console_stream=console_stream, print_summary=False)
+    try:
+        outcome = run_session(hidden, practice_family(hidden), seed=case.run_seed, fast=fast, speed=speed,
+                              telemetry=telemetry, quiet=quiet, live=live, verdicts=False,
+                              extra_observers=[] if fix else [CaseProgress(case, gate)],
+                              telemetry_kwargs=kwargs or None, console_stream=console_stream, print_summary=False)
+    finally:
+        if isinstance(gate, StackFault):
+            gate.close()  # never leave the stack down, however the run ended
     if not fix:
         case.run_outcome = outcome.result.stopped
         case.run_ended_at = time.time()

@@ -20,9 +20,9 @@ def drill_report():
     out = os.environ.get("LAB_DRILLS_REPORT")
     if out and rows:
         lines = ["# Fault drills", "",
-                 f"Written by `make drills` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: real faults against a "
-                 "private native stack (collector, Prometheus, Alertmanager, Jaeger, VictoriaLogs, webhook sink) on "
-                 "127.0.0.1. The drills are tests (tests/e2e), so `make test` runs and checks the same ones.", "",
+                 f"Written by `make drills` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: real faults against "
+                 "private native stacks (collector, Prometheus, Alertmanager, Jaeger, VictoriaLogs, webhook sink) on "
+                 "127.0.0.1: the session's, and one of its own for the overload drills. The drills are tests (tests/e2e), so `make test` runs and checks the same ones.", "",
                  "| drill | fault | measured |", "|---|---|---|"]
         lines += [f"| {d} | {f} | {'; '.join(f'{k}: {v}' for k, v in figures.items())} |" for d, f, figures in rows]
         Path(out).parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from lab.practice import triage as t
+from lab.practice.pipeline import CONFOUNDERS
 from lab.repo import ROOT
 from lab.specs.loader import known_scenarios, load_scenario
 from lab.telemetry.outage import ExportGate
@@ -57,8 +58,13 @@ def test_the_same_seed_gives_the_same_case_and_seeds_cover_every_scenario():
     assert {c.scenario for c in cases} == set(known_scenarios())
     share = sum(c.confounder is not None for c in cases) / len(cases)
     assert 0.2 < share < 0.4  # about CONFOUNDER_SHARE
-    assert t.pick_case(3, confounder=True).outage == t.OUTAGE_WINDOW
+    forced = [t.pick_case(s, confounder=True) for s in range(60)]
+    assert {c.confounder for c in forced} == set(t.CONFOUNDER_KINDS)  # the seed picks the kind
+    assert all(c.outage == CONFOUNDERS[c.confounder] for c in forced)
+    assert t.pick_case(3, confounder="prometheus-restart").confounder == "prometheus-restart"
     assert t.pick_case(3, confounder=False).confounder is None
+    # the kind is drawn after the run's seed: a seed runs the same case with or without one
+    assert t.pick_case(3, confounder=True).run_seed == t.pick_case(3, confounder=False).run_seed
 
 
 def test_wrong_answer_can_be_retried_and_costs_points():
@@ -92,7 +98,10 @@ def test_a_pipeline_outage_that_happened_is_part_of_the_answer():
     r = t.answer(d, ["overfitting"], now=1070.0)
     assert not r["correct"] and r["right"] == ["overfitting"] and r["missing"] == 1  # beside a model fault
     assert t.answer(d, ["overfitting+pipeline"], now=1080.0)["correct"]
-    assert len(c.hints()) == len(load_scenario("healthy").story.hints) + len(t.PIPELINE_HINTS)
+    assert c.hints() == load_scenario("healthy").story.hints + t.PIPELINE_HINTS["export-outage"]
+    # each fault's own second hint: what its signals look like
+    c.confounder = "collector-crash"
+    assert "MLLabTargetDown" in c.hints()[-1] and c.hints()[-1] != t.PIPELINE_HINTS["export-outage"][-1]
 
 
 def test_bad_answers_get_clear_errors():

@@ -27,7 +27,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from lab.dev.stack import proc_start
+from lab.stackproc import proc_start
 
 pytestmark = pytest.mark.stack
 
