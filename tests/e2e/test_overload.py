@@ -2,9 +2,9 @@
 
 - Prometheus's head passes HEAD_SERIES_LIMIT (one request of junk written straight into its
   OTLP receiver): MLLabHeadSeriesHigh fires after its `for:` and reaches the webhook sink.
-- Four clients flood the collector with 0.8 MB requests: its memory limiter refuses them
-  (HTTP 503) and MLLabCollectorRefusingData fires and reaches the sink, while the collector
-  stays up.
+- Meanwhile four clients flood the collector with 0.8 MB requests: its memory limiter refuses
+  them (HTTP 503) and MLLabCollectorRefusingData fires and reaches the sink, while the
+  collector stays up.
 
 A private stack, not the session's: the first drill leaves Prometheus above its series budget
 until the next head compaction (hours), which would page through every later test; and the
@@ -38,32 +38,23 @@ def _firing(stack, alertname: str):
     return [a for a in stack.prometheus_alerts() if a["labels"]["alertname"] == alertname and a["state"] == "firing"]
 
 
-def test_a_prometheus_past_its_series_budget_fires_head_series_high(stack, drill_report):
+def test_overload_fires_head_series_high_and_refusing_data(stack, drill_report):
+    # Both floods at once: their alerts' waits (for: 30s, for: 10s, Alertmanager) overlap.
     before = float(stack.wait_for_series('prometheus_tsdb_head_series{job="prometheus"}')[0]["value"][1])
+    # A lab run has used the collector before any flood (its refusal counter then exists, at 0).
+    first = otlp_gauge_request("ml.training.loss", "split", 1, time.time_ns(), "drill-overload")
+    assert requests.post(f"{stack.otlp_http_endpoint}/v1/metrics", data=first, timeout=30, headers=PROTOBUF).ok
+    # ... and Prometheus has scraped it: a counter whose first sample already holds the refusals is
+    # seen only by the rule's second half, a minute after the collector's first scrape
+    stack.wait_for_series('otelcol_receiver_refused_metric_points{transport="http"} == 0', timeout=60)
     n = HEAD_SERIES_LIMIT + 2_000  # past the budget whatever the stack held before
-    body = otlp_gauge_request("drill.budget", "request_id", n, time.time_ns(), "drill-budget")
+    budget = otlp_gauge_request("drill.budget", "request_id", n, time.time_ns(), "drill-budget")
     t0 = time.time()
-    r = requests.post(f"{stack.prometheus_url}/api/v1/otlp/v1/metrics", data=body, timeout=120, headers=PROTOBUF)
+    r = requests.post(f"{stack.prometheus_url}/api/v1/otlp/v1/metrics", data=budget, timeout=120, headers=PROTOBUF)
     assert r.status_code == 200, r.text
     stack.wait_for_series(f'prometheus_tsdb_head_series{{job="prometheus"}} > {HEAD_SERIES_LIMIT}', timeout=60)
-    over = time.time()
-    alert = stack.poll("MLLabHeadSeriesHigh firing", lambda: _firing(stack, "MLLabHeadSeriesHigh"), 90)[0]
-    fired = time.time()
-    stack.poll("MLLabHeadSeriesHigh at the webhook sink", lambda: stack.sink_alerts("MLLabHeadSeriesHigh"), 60)
-    assert float(alert["value"]) > HEAD_SERIES_LIMIT
-    assert fired - over >= 25  # a level held for its for: 30s (less a scrape), not a spike
-    drill_report("Prometheus past its series budget",
-                 f"one request of {n:,} junk series ({len(body) / 1e6:.1f} MB) straight into Prometheus's OTLP receiver "
-                 "(a private stack)",
-                 {"head series": f"{before:,.0f} -> {float(alert['value']):,.0f}",
-                  "MLLabHeadSeriesHigh firing": f"{fired - over:.0f} s after the head passed {HEAD_SERIES_LIMIT:,} "
-                  f"({fired - t0:.0f} s after the request)", "at the webhook sink": "yes"})
+    over = time.time()  # the scrape that shows it: MLLabHeadSeriesHigh's for: 30s starts about here
 
-
-def test_a_flood_the_collector_refuses_fires_refusing_data(stack, drill_report):
-    # The rule counts a counter born refusing only where the collector was scraped a minute
-    # before (a Prometheus that has just started does not page on old refusals).
-    stack.wait_for_series('up{job="otel-collector"} offset 1m', timeout=90)
     body = otlp_gauge_request("ml.training.loss", "split", 20_000, time.time_ns(), "drill-overload")
     stop, codes, lock = threading.Event(), {}, threading.Lock()
 
@@ -79,7 +70,7 @@ def test_a_flood_the_collector_refuses_fires_refusing_data(stack, drill_report):
                     codes[code] = codes.get(code, 0) + 1
 
     clients = [threading.Thread(target=flood, daemon=True) for _ in range(4)]
-    t0 = time.time()
+    f0 = time.time()
     for c in clients:
         c.start()
     try:
@@ -89,16 +80,28 @@ def test_a_flood_the_collector_refuses_fires_refusing_data(stack, drill_report):
         stop.set()
         for c in clients:
             c.join(timeout=60)
-    flood_s = time.time() - t0
+    flood_s = time.time() - f0
     assert codes.get(503), codes  # refused at the door: the senders were told
-    alert = stack.poll("MLLabCollectorRefusingData firing", lambda: _firing(stack, "MLLabCollectorRefusingData"), 90)[0]
-    fired = time.time()
-    stack.poll("MLLabCollectorRefusingData at the webhook sink", lambda: stack.sink_alerts("MLLabCollectorRefusingData"), 60)
-    assert alert["labels"]["receiver"] == "otlp" and float(alert["value"]) > 0
+
+    refusing = stack.poll("MLLabCollectorRefusingData firing", lambda: _firing(stack, "MLLabCollectorRefusingData"), 90)[0]
+    refusing_at = time.time()
+    high = stack.poll("MLLabHeadSeriesHigh firing", lambda: _firing(stack, "MLLabHeadSeriesHigh"), 90)[0]
+    high_at = time.time()
+    stack.poll("both at the webhook sink", lambda: stack.sink_alerts("MLLabCollectorRefusingData")
+               and stack.sink_alerts("MLLabHeadSeriesHigh"), 60)
+    assert refusing["labels"]["receiver"] == "otlp" and float(refusing["value"]) > 0
     assert stack.query("up{job='otel-collector'} == 1")  # refused, and survived
+    assert float(high["value"]) > HEAD_SERIES_LIMIT
+    assert high_at - over >= 25  # a level held for its for: 30s (less a scrape), not a spike
     drill_report("collector flood", "4 clients sending 0.8 MB requests of 20,000 points to a collector with a 64 MiB "
                  "memory limit (a private stack)",
                  {"requests": ", ".join(f"{v} x {k}" for k, v in sorted(codes.items(), key=str)),
                   "refused points": f"{refused:,.0f} in {flood_s:.1f} s", "collector": "still up",
-                  "MLLabCollectorRefusingData firing": f"{fired - t0:.0f} s after the flood began",
+                  "MLLabCollectorRefusingData firing": f"{refusing_at - f0:.0f} s after the flood began",
                   "at the webhook sink": "yes"})
+    drill_report("Prometheus past its series budget",
+                 f"one request of {n:,} junk series ({len(budget) / 1e6:.1f} MB) straight into Prometheus's OTLP "
+                 "receiver (a private stack)",
+                 {"head series": f"{before:,.0f} -> {float(high['value']):,.0f}",
+                  "MLLabHeadSeriesHigh firing": f"{high_at - over:.0f} s after the head passed {HEAD_SERIES_LIMIT:,} "
+                  f"({high_at - t0:.0f} s after the request)", "at the webhook sink": "yes"})
