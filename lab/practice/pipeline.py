@@ -85,8 +85,10 @@ class StackFault:
 
     def _stop(self) -> None:
         try:
-            if not self.component.stop(self.sig):
-                self.error = f"{self.component.name} did not exit"
+            # a component slow to exit on SIGTERM is killed: starting its successor beside it would fail
+            if not self.component.stop(self.sig) and not self.component.stop(signal.SIGKILL, 10.0):
+                self.error = f"{self.component.name} (pid {self.component.pid}) did not exit"
+                return
             self._stopped = True
             self.began_at = time.time()
         except OSError as exc:  # not ours to stop after all: the case goes on without it

@@ -222,7 +222,7 @@ def _current_path() -> Path:
 # Who writes what of the open case: the run (`lab triage start`, one process) and the trainee's
 # commands (answer, hint, reveal: another terminal, while the run goes on). Each side writes only
 # its own fields over the file's latest copy, so neither undoes the other.
-RUN_FIELDS = ("confounder", "outage_began_at", "outage_ended_at", "run_outcome", "run_ended_at", "first_signals",
+RUN_FIELDS = ("confounder", "outage", "outage_began_at", "outage_ended_at", "run_outcome", "run_ended_at", "first_signals",
               "progress")
 TRAINEE_FIELDS = ("attempts", "hints_used", "solved_at", "revealed_at")
 
@@ -392,6 +392,7 @@ def run_case(case: Case, *, fix: bool = False, fast: bool = False, speed: float 
     gate = None
     if case.confounder and not fix and streams(telemetry):
         case.confounder, gate = make_fault(case.confounder)  # a stack fault needs this user's native stack
+        case.outage = CONFOUNDERS[case.confounder]
     kwargs = dict(telemetry_kwargs or {})
     if gate is not None and not isinstance(gate, StackFault):
         kwargs["export_gate"] = gate
