@@ -342,6 +342,12 @@ class NativeStack:
         r.raise_for_status()
         return r.json()["data"]["alerts"]
 
+    def firing_alerts(self, alertname: str, **labels: str) -> list[dict]:
+        """The alerts named `alertname` firing in Prometheus now, with these labels."""
+        return [a for a in self.prometheus_alerts()
+                if a["labels"]["alertname"] == alertname and a["state"] == "firing"
+                and all(a["labels"].get(k) == v for k, v in labels.items())]
+
 
 @contextmanager
 def private_native_stack(state_dir: Path | None = None, settings: Mapping[str, str] | None = None) -> Iterator[NativeStack]:

@@ -26,12 +26,6 @@ from lab.repo import ROOT
 HOST = socket.gethostname()
 
 
-def _firing(native_stack, alertname: str, **labels: str):
-    return [a for a in native_stack.prometheus_alerts()
-            if a["labels"]["alertname"] == alertname and a["state"] == "firing"
-            and all(a["labels"].get(k) == v for k, v in labels.items())]
-
-
 def _at_sink(native_stack, alertname: str, since: float, **labels: str):
     return [a for t, a in native_stack.firing_sink_alerts()
             if t >= since and a["labels"]["alertname"] == alertname
@@ -48,7 +42,7 @@ def test_malformed_requests_fire_inference_errors_end_to_end(native_stack, drill
     try:
         # rate() needs two samples, then for: 30s: firing about 40 s into the stream
         alert = native_stack.poll("MLLabInferenceErrors firing",
-                                  lambda: _firing(native_stack, "MLLabInferenceErrors", instance=instance), 120)[0]
+                                  lambda: native_stack.firing_alerts("MLLabInferenceErrors", instance=instance), 120)[0]
         fired = time.time()
         native_stack.poll("MLLabInferenceErrors at the webhook sink",
                           lambda: _at_sink(native_stack, "MLLabInferenceErrors", t0, instance=instance), 60)
@@ -67,14 +61,14 @@ def test_a_collector_that_stops_answering_scrapes_fires_target_down_end_to_end(n
     t0 = time.time()
     with native_stack.component_down("otel-collector", signal.SIGTERM):
         native_stack.poll("MLLabTargetDown firing for the collector",
-                          lambda: _firing(native_stack, "MLLabTargetDown", job="otel-collector"), 90)
+                          lambda: native_stack.firing_alerts("MLLabTargetDown", job="otel-collector"), 90)
         fired = time.time()
         # still down: an alert that resolves within Alertmanager's group_wait is never notified as firing
         native_stack.poll("MLLabTargetDown at the webhook sink",
                           lambda: _at_sink(native_stack, "MLLabTargetDown", t0, job="otel-collector"), 60)
     print(f"MLLabTargetDown fired {fired - t0:.0f} s after the collector went down")
     # and it clears once the collector answers again
-    native_stack.poll("MLLabTargetDown resolved", lambda: not _firing(native_stack, "MLLabTargetDown"), 60)
+    native_stack.poll("MLLabTargetDown resolved", lambda: not native_stack.firing_alerts("MLLabTargetDown"), 60)
     drill_report("collector down", "collector stopped (SIGTERM) until the alert reached the sink, then started again",
                  {"MLLabTargetDown firing": f"{fired - t0:.0f} s after the collector went down (3 failed scrapes + for: 15s)",
                   "at the webhook sink": "yes", "resolved": f"{time.time() - t0:.0f} s after it went down"})
@@ -95,7 +89,7 @@ def test_samples_prometheus_rejects_fire_export_failures_end_to_end(native_stack
     failed = native_stack.poll("the collector counting the rejected batch", lambda: native_stack.collector_metrics().get(
         "otelcol_exporter_send_failed_metric_points_total"), 30)
     alert = native_stack.poll("MLLabCollectorExportFailures firing",
-                              lambda: _firing(native_stack, "MLLabCollectorExportFailures", exporter=exporter), 90)[0]
+                              lambda: native_stack.firing_alerts("MLLabCollectorExportFailures", exporter=exporter), 90)[0]
     fired = time.time()
     native_stack.poll("MLLabCollectorExportFailures at the webhook sink",
                       lambda: _at_sink(native_stack, "MLLabCollectorExportFailures", t0, exporter=exporter), 60)
@@ -106,8 +100,8 @@ def test_samples_prometheus_rejects_fire_export_failures_end_to_end(native_stack
     assert direct.status_code == 400 and "too old" in direct.text, (direct.status_code, direct.text)
     assert not native_stack.query('ml_training_loss_ratio{job="drill-skewed-clock"}')  # nothing of it was stored
     print(f"MLLabCollectorExportFailures fired {fired - t0:.0f} s after the skewed batch")
-    native_stack.poll("MLLabCollectorExportFailures resolved", lambda: not _firing(
-        native_stack, "MLLabCollectorExportFailures", exporter=exporter), 120)
+    native_stack.poll("MLLabCollectorExportFailures resolved", lambda: not native_stack.firing_alerts(
+        "MLLabCollectorExportFailures", exporter=exporter), 120)
     drill_report("client clock 2 h behind", "one OTLP request of 10 points timestamped 2 hours ago, into the collector",
                  {"Prometheus answers": f"HTTP {direct.status_code} {direct.text.strip()} (permanent: not retried)", "failed points counted": f"{failed:.0f}",
                   "MLLabCollectorExportFailures firing": f"{fired - t0:.0f} s after the request (a counter born at the "

@@ -34,10 +34,6 @@ def stack(native_bins):
         pytest.fail(str(exc), pytrace=False)
 
 
-def _firing(stack, alertname: str):
-    return [a for a in stack.prometheus_alerts() if a["labels"]["alertname"] == alertname and a["state"] == "firing"]
-
-
 def test_overload_fires_head_series_high_and_refusing_data(stack, drill_report):
     # Both floods at once: their alerts' waits (for: 30s, for: 10s, Alertmanager) overlap.
     before = float(stack.wait_for_series('prometheus_tsdb_head_series{job="prometheus"}')[0]["value"][1])
@@ -83,9 +79,9 @@ def test_overload_fires_head_series_high_and_refusing_data(stack, drill_report):
     flood_s = time.time() - f0
     assert codes.get(503), codes  # refused at the door: the senders were told
 
-    refusing = stack.poll("MLLabCollectorRefusingData firing", lambda: _firing(stack, "MLLabCollectorRefusingData"), 90)[0]
+    refusing = stack.poll("MLLabCollectorRefusingData firing", lambda: stack.firing_alerts("MLLabCollectorRefusingData"), 90)[0]
     refusing_at = time.time()
-    high = stack.poll("MLLabHeadSeriesHigh firing", lambda: _firing(stack, "MLLabHeadSeriesHigh"), 90)[0]
+    high = stack.poll("MLLabHeadSeriesHigh firing", lambda: stack.firing_alerts("MLLabHeadSeriesHigh"), 90)[0]
     high_at = time.time()
     stack.poll("both at the webhook sink", lambda: stack.sink_alerts("MLLabCollectorRefusingData")
                and stack.sink_alerts("MLLabHeadSeriesHigh"), 60)

@@ -23,10 +23,6 @@ JUNK_SERIES = 12_000
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 
 
-def _firing(native_stack, alertname: str):
-    return [a for a in native_stack.prometheus_alerts() if a["labels"]["alertname"] == alertname and a["state"] == "firing"]
-
-
 def _head_series(native_stack) -> float:
     return float(native_stack.wait_for_series('prometheus_tsdb_head_series{job="prometheus"}')[0]["value"][1])
 
@@ -45,7 +41,7 @@ def test_the_collector_guard_drops_a_foreign_flood_and_says_so(native_stack, dri
         "otelcol_processor_filter_datapoints_filtered_total", 0.0) - dropped_before >= JUNK_SERIES, 30)
     assert dropped
     alert = native_stack.poll("MLLabCollectorDroppingForeignMetrics firing",
-                              lambda: _firing(native_stack, "MLLabCollectorDroppingForeignMetrics"), 90)[0]
+                              lambda: native_stack.firing_alerts("MLLabCollectorDroppingForeignMetrics"), 90)[0]
     fired = time.time()
     got = native_stack.wait_for_sink_alert("MLLabCollectorDroppingForeignMetrics", timeout=60)
     assert any(a["labels"]["filter"] == "filter/guard" for rec in got for a in rec["payload"]["alerts"])
@@ -81,7 +77,7 @@ def test_a_flood_past_the_collector_fires_series_growth_end_to_end(native_stack,
 
     # evaluated every 5 s, for: 10s; then Alertmanager's group_wait before the sink sees it
     sent = time.time()
-    native_stack.poll("MLLabSeriesGrowth firing in Prometheus", lambda: _firing(native_stack, "MLLabSeriesGrowth"), 60)
+    native_stack.poll("MLLabSeriesGrowth firing in Prometheus", lambda: native_stack.firing_alerts("MLLabSeriesGrowth"), 60)
     got = native_stack.wait_for_sink_alert("MLLabSeriesGrowth", timeout=60)
     alert = next(a for rec in got for a in rec["payload"]["alerts"] if a["labels"]["alertname"] == "MLLabSeriesGrowth")
     assert alert["labels"]["job"] == "prometheus" and alert["labels"]["severity"] == "warning"
