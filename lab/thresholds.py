@@ -63,6 +63,13 @@ KS_ALPHA = 0.01
 JS_THRESHOLD = 0.13
 # Reference deciles: the bins of PSI, KL and JS (MonitorSpec.n_bins defaults to it).
 N_BINS = 10
+# Service objectives of the served model (docs/runbooks/MLLabInferenceLatencySLO.md): 99% of
+# requests answered within 0.1 s, an online-scoring call's share of a page load (the lab's model
+# answers in ~0.1 ms, so only waiting spends it: a batcher's timer, a queue, a starved host), and
+# 99% of requests answered without an error. A budget is the share of requests allowed outside.
+LATENCY_OBJECTIVE_S = 0.1
+LATENCY_BUDGET = 0.01
+ERROR_BUDGET = 0.01
 
 # -- the stack itself (docs/alerts.md says where each number comes from) -------------------
 # New series in Prometheus's head within 5 minutes. A run adds 37-43 series (training) or 94

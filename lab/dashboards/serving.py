@@ -185,7 +185,7 @@ def ops_panels() -> list[Panel | Row]:
         Row("Latency"),
         Panel(
             "Request latency percentiles",
-            "p50 / p95 / p99 of request latency (input validation + forward pass) from the latency histogram. "
+            "p50 / p95 / p99 of request latency (input validation, batch-queue wait, forward pass) from the latency histogram. "
             "Exemplars link to request traces where the datasource has them.",
             "s",
             [Target(f"histogram_quantile({q}, sum by (le, lab_scenario, lab_variant) (rate({dur}[$__rate_interval])))",

@@ -244,7 +244,8 @@ def paced_inference_run(name: str, fix: bool, seed: int, speed: float, instance:
             now = time.time()
             for alert, held in (("MLLabInputDrift", f["input_drift"] or f["psi_major"] or f["js_drift"]),
                                 ("MLLabAccuracyDegraded", f["accuracy_degraded"]),
-                                ("MLLabMiscalibrated", f["miscalibrated"])):
+                                ("MLLabMiscalibrated", f["miscalibrated"]),
+                                ("MLLabInferenceLatencySLO", f["latency_slo"])):
                 if not held:
                     streak[alert], streak_start[alert] = 0, None
                     continue

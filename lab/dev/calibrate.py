@@ -53,6 +53,8 @@ from lab.thresholds import (
     GRAD_SPIKE_CRITICAL,
     GRAD_SPIKE_WARNING,
     JS_THRESHOLD,
+    LATENCY_BUDGET,
+    LATENCY_OBJECTIVE_S,
     LOSS_SPIKE_THRESHOLD,
     OVERFIT_RATIO_THRESHOLD,
     OVERFIT_STALL_EVALS,
@@ -98,6 +100,9 @@ SERVING_ALERTS = (
     Alert("MLLabInputDrift", f"max Jensen-Shannon distance, held {SUSTAINED_WINDOWS} windows", JS_THRESHOLD),
     Alert("MLLabAccuracyDegraded", f"baseline - accuracy, held {SUSTAINED_WINDOWS} windows", ACCURACY_DROP),
     Alert("MLLabMiscalibrated", f"calibration error, held {SUSTAINED_WINDOWS} windows", ECE_THRESHOLD),
+    # The rule reads a 1-minute rate for 30 s; a window is 5 s of it, so this is the per-window view.
+    Alert("MLLabInferenceLatencySLO", f"share of requests slower than {LATENCY_OBJECTIVE_S:g} s, held {SUSTAINED_WINDOWS} windows",
+          LATENCY_BUDGET),
 )
 
 
@@ -213,7 +218,7 @@ def serving_signals(r: ServeResult, tail: int | None = None) -> dict[str, dict]:
     nan0 = [0.0 if not math.isfinite(x) else x for x in (w.baseline_accuracy - w.accuracy for w in ws)]
     ece = [0.0 if not math.isfinite(w.ece) else w.ece for w in ws]
     values = (held([w.report.drifted_share for w in ws]), held([w.report.max_psi for w in ws]),
-              held([w.report.max_js for w in ws]), held(nan0), held(ece))
+              held([w.report.max_js for w in ws]), held(nan0), held(ece), held([w.slow_share for w in ws]))
     return {f"{a.name}|{a.signal}": {"value": v} for a, v in zip(SERVING_ALERTS, values)}
 
 

@@ -56,7 +56,7 @@ class ServeConsole(TerminalView):
                  f"max PSI {w.report.max_psi:5.3f}{'!' if w.report.max_psi > PSI_MAJOR else ' '} "
                  f"JS {w.report.max_js:5.3f}  out PSI {w.output.psi:5.3f}  "
                  f"acc {fmt(w.accuracy)} {acc_mark} (base {w.baseline_accuracy:.3f})  ECE {fmt(w.ece)}  "
-                 f"errors {w.errors}" + (f"  [dim]true shift {shift:.2f} SD[/]" if shift and self.verdicts else "")
+                 f"errors {w.errors}  slow {w.slow_share:4.0%} {'[red]SLOW[/]' if fl['latency_slo'] else '    '}" + (f"  [dim]true shift {shift:.2f} SD[/]" if shift and self.verdicts else "")
                  + (f"  [dim]{', '.join(drifted)}[/]" if drifted else ""))
 
     def on_event(self, ev: ServeEvent) -> None:

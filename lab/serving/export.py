@@ -152,7 +152,8 @@ class InferenceTelemetryObserver(BaseObserver):
         attrs = {"lab.window": ev.window, **{f"lab.{k}": v for k, v in ev.attributes.items()}}
         if self._run_span is not None:
             self._run_span.add_event(ev.name, attributes=attrs)
-        self._log(ev.name, ev.message, attrs, SeverityNumber.WARN)
+        # A retrain answers an alarm; a release is a change to correlate with what follows.
+        self._log(ev.name, ev.message, attrs, SeverityNumber.WARN if ev.name == "retrain" else SeverityNumber.INFO)
 
     def _log(self, name: str, body: str, attrs: dict, severity: SeverityNumber) -> None:
         self.t.logger.emit(body=body, event_name=f"lab.{name}", severity_number=severity, severity_text=severity.name,

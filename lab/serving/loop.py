@@ -1,7 +1,8 @@
 """The inference loop every inference scenario uses: a model in production and its monitors.
 
 A small torch classifier (lab/serving/model.py) is trained on reference data, then
-serves a stream of requests one at a time. The stream's inputs (and, for concept
+serves a stream of requests, one at a time or in the batches its server's configuration
+forms (spec.server: a release can turn dynamic batching on mid-run). The stream's inputs (and, for concept
 drift, its labels) follow the scenario's schedule; true labels arrive
 `stream.label_delay` requests after the prediction. Every `stream.window_size`
 requests the drift monitor (lab/serving/drift.py) compares the window's inputs and
@@ -27,7 +28,7 @@ from lab.serving.drift import DriftMonitor, FeatureDrift, OutputMonitor, WindowR
 from lab.serving.model import expected_calibration_error, initial_model, predict_proba, train_classifier
 from lab.specs.serving import FEATURES, ConceptShift, CovariateShift, InferenceSpec
 from lab.telemetry.observer import Observer
-from lab.thresholds import ACCURACY_DROP
+from lab.thresholds import ACCURACY_DROP, LATENCY_OBJECTIVE_S
 
 MIN_LABELS = 100  # accuracy and ECE on fewer labels are too noisy to show
 MIN_RETRAIN = 1000  # labelled requests needed before a retrain
@@ -78,6 +79,7 @@ class WindowRecord:
     elapsed_s: float
     start_ns: int
     end_ns: int
+    slow_share: float = 0.0  # share of the window's requests answered later than LATENCY_OBJECTIVE_S
 
 
 @dataclass
@@ -139,6 +141,7 @@ class Served:
     inputs: list[np.ndarray] = field(default_factory=list)
     confidences: list[float] = field(default_factory=list)
     errors: int = 0
+    slow: int = 0  # answered later than LATENCY_OBJECTIVE_S
 
 
 # -- the schedule ----------------------------------------------------------------------
@@ -244,6 +247,12 @@ class Server:
 
     def _serve_window(self, w: int) -> None:
         w_start_ns = time.time_ns()
+        sv = self.spec.server
+        if w == sv.from_window and sv.from_window > 0:
+            how = (f"dynamic batching (up to {sv.batch_max_size} requests, waiting up to {1000 * sv.batch_max_wait_s:g} ms)"
+                   if sv.batching else "one request at a time")
+            self._emit("release", w, f"window {w}: a new server release is live: {how}",
+                       batch_max_size=sv.batch_max_size, batch_max_wait_s=sv.batch_max_wait_s)
         traffic = self._traffic(w)
         served = self._serve_requests(w, traffic)
         self.result.requests += len(traffic.y)
@@ -276,16 +285,14 @@ class Server:
         return WindowTraffic(x, y, true_shift, share)
 
     def _serve_requests(self, w: int, t: WindowTraffic) -> Served:
-        """Paced: requests arrive one at a time. Fast: all are queued at once and the server
-        answers up to MAX_BATCH queued requests with one forward pass (dynamic batching)."""
+        """The window's requests, one forward pass per batch that _batches() forms."""
         label_delay = self.spec.stream.label_delay
         out = Served()
-        step = MAX_BATCH if self.fast else 1
-        for j0 in range(0, len(t.y), step):
-            self._pace()
-            recs = self._serve(self._i, w, t.x[j0:j0 + step])
-            for j, rec in zip(range(j0, j0 + step), recs):
+        for j0, j1, waits in self._batches(w, len(t.y)):
+            recs = self._serve(self._i, w, t.x[j0:j1], waits)
+            for j, rec in zip(range(j0, j1), recs):
                 self.result.latencies.append(rec.latency_s)
+                out.slow += rec.latency_s > LATENCY_OBJECTIVE_S
                 if rec.outcome == "ok":
                     out.inputs.append(t.x[j])
                     out.confidences.append(rec.confidence)
@@ -298,6 +305,59 @@ class Server:
             self._i += len(recs)
             self._collect_labels()
         return out
+
+    def _batches(self, w: int, n: int):
+        """(first, stop, queue wait of each) per forward pass over the window's n requests.
+
+        Without batching, paced requests are answered one at a time as they arrive; --fast queues
+        them all and answers up to MAX_BATCH per pass (throughput only: nobody waited). With the
+        server's dynamic batching released, requests wait for their batch (_paced_batches)."""
+        sv = self.spec.server
+        if sv.batching and w >= sv.from_window:
+            yield from (self._virtual_batches(n) if self.fast else self._paced_batches(n))
+            return
+        step = MAX_BATCH if self.fast else 1
+        for j0 in range(0, n, step):
+            self._pace()
+            j1 = min(n, j0 + step)
+            yield j0, j1, np.zeros(j1 - j0)
+
+    def _paced_batches(self, n: int):
+        """Dynamic batching on the wall clock, as a model server does it: the first request opens a
+        batch, which goes when batch_max_size requests are in it or when the first has waited
+        batch_max_wait_s. The server really waits; each request's wait is measured."""
+        sv = self.spec.server
+        j0 = 0
+        while j0 < n:
+            self._pace()
+            accepted = [time.monotonic()]
+            deadline = accepted[0] + sv.batch_max_wait_s
+            j1 = j0 + 1
+            while j1 < n and j1 - j0 < sv.batch_max_size:
+                arrival = self._t0 + (self._i + j1 - j0) * self._interval
+                if arrival >= deadline:
+                    break
+                time.sleep(max(0.0, arrival - time.monotonic()))
+                accepted.append(time.monotonic())
+                j1 += 1
+            if j1 - j0 < sv.batch_max_size and deadline > time.monotonic():  # not full: the timer sends it
+                time.sleep(max(0.0, deadline - time.monotonic()))
+            yield j0, j1, time.monotonic() - np.array(accepted)
+            j0 = j1
+
+    def _virtual_batches(self, n: int):
+        """The same batching policy on the paced clock's virtual time (--fast, recordings): request
+        i arrives at i / requests_per_second, so each wait follows from the arrivals and the policy
+        as it would on the wall clock; the forward pass itself is measured."""
+        sv = self.spec.server
+        dt = 1.0 / self.spec.stream.requests_per_second
+        in_time = max(1, math.ceil(round(sv.batch_max_wait_s / dt, 9)))  # arrivals before the first one's deadline
+        j0 = 0
+        while j0 < n:
+            size = min(n - j0, sv.batch_max_size, in_time)
+            dispatch = (size - 1) * dt if size == sv.batch_max_size else sv.batch_max_wait_s
+            yield j0, j0 + size, dispatch - dt * np.arange(size)
+            j0 += size
 
     def _pace(self) -> None:
         if self.fast:
@@ -327,7 +387,7 @@ class Server:
             acc, ece = float(corr.mean()), expected_calibration_error(cf, corr)
         return WindowRecord(w, t.true_shift, t.concept_share, report, output, acc, ece, len(self._scored), self._n_labels,
                             self.baseline_accuracy, len(t.y), served.errors, self.model_version,
-                            time.monotonic() - self._t_start, w_start_ns, time.time_ns())
+                            time.monotonic() - self._t_start, w_start_ns, time.time_ns(), served.slow / max(1, len(t.y)))
 
     def _track_alarms(self, w: int, rec: WindowRecord) -> None:
         flagged = {"input_drift": rec.report.drifted, "accuracy": rec.accuracy < self.baseline_accuracy - ACCURACY_DROP}
@@ -336,9 +396,10 @@ class Server:
                 self._streak_start[k] = w * self.spec.stream.window_size
             self._streak[k] = self._streak[k] + 1 if on else 0
 
-    def _serve(self, i: int, w: int, rows: np.ndarray) -> list[RequestRecord]:
-        """Answer queued requests: validate each, one forward pass for the valid ones."""
-        start_ns = time.time_ns()
+    def _serve(self, i: int, w: int, rows: np.ndarray, waits: np.ndarray) -> list[RequestRecord]:
+        """Answer queued requests: validate each, one forward pass for the valid ones. A request's
+        latency is its wait in the batcher's queue (waits) and the pass; one that fails validation
+        is rejected as it arrives."""
         t = time.perf_counter()
         valid = np.isfinite(rows).all(axis=1)  # input validation: the model never sees a row it cannot read
         conf = pred = None
@@ -347,9 +408,11 @@ class Server:
                 p = torch.softmax(self.model(torch.from_numpy(np.ascontiguousarray(rows[valid]))), dim=1)
             conf, pred = p.max(1)
             conf, pred = conf.tolist(), pred.tolist()
-        latency, end_ns = time.perf_counter() - t, time.time_ns()
+        compute, end_ns = time.perf_counter() - t, time.time_ns()
         out, k = [], 0
         for j, ok in enumerate(valid):
+            latency = compute + float(waits[j]) if ok else compute
+            start_ns = end_ns - round(latency * 1e9)
             if ok:
                 out.append(RequestRecord(i + j, w, "ok", None, pred[k], conf[k], latency, self.model_version, start_ns, end_ns))
                 k += 1

@@ -31,9 +31,15 @@ def summarise(result: ServeResult, identity: RunIdentity) -> dict:
     }
 
 
+def duration(seconds: float | None) -> str:
+    """A latency in the unit that reads best: the model alone answers in microseconds, a wait in milliseconds."""
+    v = seconds or 0.0
+    return f"{1e6 * v:.0f} us" if v < 1e-3 else f"{1e3 * v:.1f} ms"
+
+
 def print_summary(view: ServeConsole, s: dict) -> None:
     view.say(f"\n[bold]Run {s['stopped']}[/]: {s['requests']} requests ({s['errors']} rejected) in {s['windows']} windows, "
-             f"{s['wall_s']:.1f} s; latency p50 {1e6 * (s['latency_p50_s'] or 0):.0f} us, p99 {1e6 * (s['latency_p99_s'] or 0):.0f} us.")
+             f"{s['wall_s']:.1f} s; latency p50 {duration(s['latency_p50_s'])}, p99 {duration(s['latency_p99_s'])}.")
     for sig in s["signatures"]:
         peak = sig["peak"]
         when = f"{sig['elapsed_s']:.1f} s" if sig["elapsed_s"] is not None else "end of run"

@@ -1,4 +1,4 @@
-"""Serving signatures: when (if ever) a served stream showed each drift failure the lab teaches.
+"""Serving signatures: when (if ever) a served stream showed each failure the lab teaches.
 
 Each signature is a per-window flag that must hold for SUSTAINED_WINDOWS consecutive
 windows (as an alert's `for:` does). Used by the scenario tests, `lab run`'s summary,
@@ -11,7 +11,16 @@ from __future__ import annotations
 import math
 
 from lab.serving.loop import ServeResult, WindowRecord
-from lab.thresholds import ACCURACY_DROP, ECE_THRESHOLD, JS_THRESHOLD, KS_ALPHA, PSI_MAJOR, SUSTAINED_WINDOWS
+from lab.thresholds import (
+    ACCURACY_DROP,
+    ECE_THRESHOLD,
+    JS_THRESHOLD,
+    KS_ALPHA,
+    LATENCY_BUDGET,
+    LATENCY_OBJECTIVE_S,
+    PSI_MAJOR,
+    SUSTAINED_WINDOWS,
+)
 
 FLAGS = {
     # KS on every feature, adjusted p < KS_ALPHA for at least one: the monitor's decision
@@ -21,6 +30,8 @@ FLAGS = {
     "output_drift": lambda w: w.output.psi > PSI_MAJOR,
     "accuracy_degraded": lambda w: w.accuracy < w.baseline_accuracy - ACCURACY_DROP,
     "miscalibrated": lambda w: w.ece > ECE_THRESHOLD,
+    # more of the window's requests answered later than the objective than its budget allows
+    "latency_slo": lambda w: w.slow_share > LATENCY_BUDGET,
 }
 SERVE_SIGNATURES = tuple(FLAGS)
 
@@ -54,6 +65,7 @@ LABELS = {
     "output_drift": f"confidence distribution PSI above {PSI_MAJOR}",
     "accuracy_degraded": f"accuracy more than {ACCURACY_DROP} below baseline",
     "miscalibrated": f"calibration error above {ECE_THRESHOLD}",
+    "latency_slo": f"more than {LATENCY_BUDGET:.0%} of requests slower than {LATENCY_OBJECTIVE_S:g} s",
 }
 
 
@@ -72,6 +84,7 @@ def peaks(result: ServeResult) -> dict[str, float | None]:
         "max_output_psi": max((w.output.psi for w in ws), default=None),
         "min_accuracy": min(acc) if acc else None,
         "max_ece": max(ece) if ece else None,
+        "max_slow_share": max((w.slow_share for w in ws), default=None),
     }
 
 
@@ -84,6 +97,7 @@ PEAK_OF = {
     "output_drift": ("max_output_psi", PSI_MAJOR),
     "accuracy_degraded": ("min_accuracy", None),
     "miscalibrated": ("max_ece", ECE_THRESHOLD),
+    "latency_slo": ("max_slow_share", LATENCY_BUDGET),
 }
 
 

@@ -47,6 +47,20 @@ class StreamSpec(Strict):
     trace_sample_ratio: float = Field(0.1, ge=0.0, le=1.0, description="share of requests traced (head sampling)")
 
 
+class ServerSpec(Strict):
+    """How the model server answers: one request at a time, or dynamic batching (requests wait in a
+    queue until `batch_max_size` have arrived or the oldest has waited `batch_max_wait_s`, then one
+    forward pass answers them all), from window `from_window` on (a release at that window)."""
+
+    batch_max_size: int = Field(1, ge=1, le=1024, description="requests per forward pass at most (1: no batching)")
+    batch_max_wait_s: float = Field(0.0, ge=0.0, le=2.0, description="the oldest queued request's longest wait before a batch goes")
+    from_window: int = Field(0, ge=0, description="window at which this configuration is released (before it: one at a time)")
+
+    @property
+    def batching(self) -> bool:
+        return self.batch_max_size > 1 and self.batch_max_wait_s > 0
+
+
 class MonitorSpec(Strict):
     n_bins: int = Field(N_BINS, ge=2, description="reference quantile bins for PSI, KL and JS")
     correction: Literal["bonferroni", "benjamini-hochberg", "none"] = "bonferroni"
@@ -108,6 +122,7 @@ class InferenceSpec(ScenarioHeader):
     data: ServeDataSpec = ServeDataSpec()
     model: ServeModelSpec = ServeModelSpec()
     stream: StreamSpec = StreamSpec()
+    server: ServerSpec = ServerSpec()
     monitor: MonitorSpec = MonitorSpec()
     shifts: list[Shift] = Field(default_factory=list)
     retrain: RetrainSpec = RetrainSpec()
@@ -127,4 +142,7 @@ class InferenceSpec(ScenarioHeader):
             if s.start_window >= self.stream.windows:
                 raise ValueError(f"shifts.{i}.start_window={s.start_window} is not inside the run's "
                                  f"{self.stream.windows} windows (stream.windows)")
+        if self.server.from_window >= self.stream.windows:
+            raise ValueError(f"server.from_window={self.server.from_window} is not inside the run's "
+                             f"{self.stream.windows} windows (stream.windows)")
         return self

@@ -126,7 +126,7 @@ CATALOGUE: tuple[Instrument, ...] = (
      "request_rate / error_rate", "every request",
      "Prediction requests served; outcome=error for requests rejected by input validation (a missing value)."),
     _inference("ml.inference.request.duration", "histogram", "s", ("model", "outcome"), "ml_inference_request_duration_seconds",
-     "latency", "every request", "Wall time of one request: input validation and the model's forward pass.", buckets=REQUEST_DURATION_BUCKETS),
+     "latency", "every request", "Wall time of one request: input validation, its wait in the server's batch queue (if batching) and the model's forward pass.", buckets=REQUEST_DURATION_BUCKETS),
     _inference("ml.inference.confidence", "histogram", "1", ("model",), "ml_inference_confidence",
      "prediction_confidence", "every request", "The model's confidence in its prediction (highest class probability).", buckets=CONFIDENCE_BUCKETS),
     _inference("ml.inference.labels", "counter", "{label}", ("model",), "ml_inference_labels_total",

@@ -19,6 +19,7 @@ import yaml
 
 from lab import thresholds
 from lab.repo import ROOT, RUNBOOKS_DIR, alert_rules, duration_s, rule_runbook_url
+from lab.telemetry.catalogue import REQUEST_DURATION_BUCKETS
 from lab.telemetry.otel import LAB_INTERVAL_SECONDS
 
 ALERTS_DIR = ROOT / "prometheus" / "alerts"
@@ -82,6 +83,8 @@ def test_thresholds_equal_lab_signals():
                             f"(ml_drift_js_distance) > {g(thresholds.JS_THRESHOLD)}"],
         "MLLabAccuracyDegraded": [f"ml_inference_accuracy_baseline_ratio - {g(s.ACCURACY_DROP)}"],
         "MLLabMiscalibrated": [f"ml_inference_calibration_error_ratio > {g(s.ECE_THRESHOLD)}"],
+        "MLLabInferenceLatencySLO": [f'le="{g(s.LATENCY_OBJECTIVE_S)}"', f") > {g(s.LATENCY_BUDGET)}"],
+        "MLLabInferenceErrors": [f"> {g(s.ERROR_BUDGET)}"],
         "MLLabSeriesGrowth": [f'delta(prometheus_tsdb_head_series{{job="prometheus"}}[5m]) > {s.SERIES_GROWTH_5M}'],
         "MLLabHeadSeriesHigh": [f'prometheus_tsdb_head_series{{job="prometheus"}} > {s.HEAD_SERIES_LIMIT}'],
     }
@@ -96,6 +99,11 @@ def test_thresholds_equal_lab_signals():
     # (3) plus the one-interval margin for windows and exports not being phase-locked.
     for name in ("MLLabInputDrift", "MLLabAccuracyDegraded", "MLLabMiscalibrated"):
         assert duration_s(ALERTS[name]["for"]) == s.SUSTAINED_WINDOWS * LAB_INTERVAL_SECONDS, name
+
+
+def test_latency_objective_is_a_bucket_boundary():
+    # The rule reads the bucket at the objective: without that boundary it would read another one.
+    assert thresholds.LATENCY_OBJECTIVE_S in REQUEST_DURATION_BUCKETS
 
 
 def test_for_durations_are_a_few_intervals():

@@ -103,7 +103,7 @@ def test_no_own_scenarios_means_the_built_in_pool_even_without_a_seed():
 def test_a_missing_built_in_case_says_where_practice_mode_looks(tmp_path, monkeypatch):
     (tmp_path / "only-mine.toml").write_text(OPTED_IN.replace('base = "overfit"\n', "") + '\n')
     monkeypatch.setenv("LAB_SCENARIOS_DIR", str(tmp_path))
-    with pytest.raises(t.TriageError, match="built-in case 'concept-drift' is not in .*LAB_SCENARIOS_DIR"):
+    with pytest.raises(t.TriageError, match="built-in case 'batching-latency' is not in .*LAB_SCENARIOS_DIR"):
         t.pick_case(3)
 
 

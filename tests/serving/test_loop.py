@@ -81,6 +81,29 @@ def test_bad_inference_settings_name_the_field_and_allowed_values():
         small(monitor={"correction": "holm"})
     with pytest.raises(SpecError, match=r"stream\.window_size"):
         small(stream={"window_size": 10})
+    with pytest.raises(SpecError, match=r"server\.from_window=6 is not inside the run's 6 windows"):
+        small(server={"batch_max_size": 8, "batch_max_wait_s": 0.1, "from_window": 6})
+    with pytest.raises(SpecError, match=r"server\.batch_max_wait_s"):
+        small(server={"batch_max_wait_s": -1})
+
+
+def test_batches_go_when_full_or_when_the_first_request_has_waited():
+    # 100 requests/s: one every 10 ms. Batches of 4 fill in 30 ms, before a 150 ms timer: each
+    # goes at its 4th arrival. With room for 64 the timer decides: 15 arrive within 150 ms.
+    full = Server(small(server={"batch_max_size": 4, "batch_max_wait_s": 0.15}), fast=True)
+    b = list(full._virtual_batches(10))
+    assert [(j0, j1) for j0, j1, _ in b] == [(0, 4), (4, 8), (8, 10)]
+    assert np.allclose(b[0][2], [0.03, 0.02, 0.01, 0.0]) and np.allclose(b[2][2], [0.15, 0.14])  # the last: the timer
+    timer = Server(small(server={"batch_max_size": 64, "batch_max_wait_s": 0.15}), fast=True)
+    b = list(timer._virtual_batches(40))
+    assert [j1 - j0 for j0, j1, _ in b] == [15, 15, 10]
+    assert np.allclose(b[0][2], 0.15 - 0.01 * np.arange(15))
+
+
+def test_a_release_turns_batching_on_at_its_window_and_says_so():
+    r = Server(small(server={"batch_max_size": 64, "batch_max_wait_s": 0.15, "from_window": 3}), fast=True).run()
+    assert [(e.name, e.window) for e in r.events] == [("release", 3)]
+    assert all(w.slow_share == 0 for w in r.windows[:3]) and all(w.slow_share > 0.25 for w in r.windows[3:])
 
 
 # -- the serving loop ------------------------------------------------------------------
