@@ -15,6 +15,9 @@ Alertmanager's only receiver points here (alertmanager/alertmanager.yml).
   GET  /healthz     "ok"
   DELETE /alerts    forget everything received (truncates --out)
 
+With --token-file (the shared-host profile), POST and DELETE need `Authorization: Bearer <the
+file's token>` (401 otherwise); GET stays open.
+
 Options default to the environment: LAB_WEBHOOK_SINK_HOST (127.0.0.1),
 LAB_WEBHOOK_SINK_PORT (9097), LAB_WEBHOOK_SINK_FILE (alerts.jsonl).
 
@@ -27,6 +30,7 @@ most 32 requests at once (more are turned away at once, not queued).
 from __future__ import annotations
 
 import argparse
+import hmac
 import json
 import os
 import sys
@@ -113,7 +117,11 @@ class BoundedServer(ThreadingHTTPServer):
             self._slots.release()
 
 
-def make_handler(store: Store) -> type[BaseHTTPRequestHandler]:
+def make_handler(store: Store, token: str | None = None) -> type[BaseHTTPRequestHandler]:
+    """token: when set, a POST or DELETE must carry `Authorization: Bearer <token>` (the shared-host
+    profile); reads stay open."""
+    expected = f"Bearer {token}".encode() if token else None
+
     class Handler(BaseHTTPRequestHandler):
         server_version = "ml-lab-webhook-sink/1"
         timeout = READ_TIMEOUT_S  # per socket operation: a sender that stalls is dropped
@@ -147,7 +155,16 @@ def make_handler(store: Store) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(404, {"error": f"unknown path {url.path}"})
 
+        def _authorised(self) -> bool:
+            if expected is None or hmac.compare_digest(self.headers.get("Authorization", "").encode(), expected):
+                return True
+            self.close_connection = True  # the body, if any, is not read
+            self._send(401, {"error": "this sink takes writes with its bearer token only (shared-host profile)"})
+            return False
+
         def do_POST(self) -> None:  # noqa: N802
+            if not self._authorised():
+                return
             try:
                 length = int(self.headers.get("Content-Length") or 0)
             except ValueError:
@@ -178,6 +195,8 @@ def make_handler(store: Store) -> type[BaseHTTPRequestHandler]:
             self._send(200, {"status": "recorded"})
 
         def do_DELETE(self) -> None:  # noqa: N802
+            if not self._authorised():
+                return
             if urlsplit(self.path).path == "/alerts":
                 store.clear()
                 self._send(200, {"status": "cleared"})
@@ -195,10 +214,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default=os.environ.get("LAB_WEBHOOK_SINK_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("LAB_WEBHOOK_SINK_PORT", "9097")))
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("LAB_WEBHOOK_SINK_FILE", "alerts.jsonl")))
+    parser.add_argument("--token-file", type=Path, help="require this file's bearer token on POST and DELETE")
     args = parser.parse_args(argv)
+    token = None
+    if args.token_file:
+        try:
+            token = args.token_file.read_text().strip()
+        except OSError as exc:
+            parser.error(f"--token-file: {exc}")
+        if not token:
+            parser.error(f"--token-file: {args.token_file} is empty")
 
     store = Store(args.out)
-    server = BoundedServer((args.host, args.port), make_handler(store))
+    server = BoundedServer((args.host, args.port), make_handler(store, token))
     print(f"webhook sink listening on http://{args.host}:{args.port}, writing {args.out}", file=sys.stderr, flush=True)
     try:
         server.serve_forever()

@@ -45,6 +45,9 @@ STACK_ENV = "stack.env"
 OTLP_VARS = tuple(f"OTEL_EXPORTER_OTLP_{signal}{what}" for signal in ("", "METRICS_", "TRACES_", "LOGS_")
                   for what in ("ENDPOINT", "PROTOCOL"))
 OTLP_PAIR = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL")
+OTLP_HEADERS = "OTEL_EXPORTER_OTLP_HEADERS"  # the shared profile's bearer token (docs/stack.md "Shared hosts")
+AUTH_DIR = "LAB_AUTH_DIR"  # the shared profile's credentials folder (credentials.env)
+HEADER_VARS = tuple(f"OTEL_EXPORTER_OTLP_{signal}HEADERS" for signal in ("", "METRICS_", "TRACES_", "LOGS_"))
 # URL variables of stack.env that lab may use, each with the .env port variable that, set in
 # the environment, says where that component is instead.
 STACK_URL_VARS = {
@@ -91,7 +94,8 @@ def stack_env_defaults(environ: Mapping[str, str] | None = None, stack: Mapping[
     """The variables the running stack's stack.env adds to `environ` (explicit variables win).
 
     The OTLP pair (endpoint + protocol) only when `environ` sets no OTLP endpoint or protocol
-    variable at all; each URL unless `environ` sets it or its component's port variable.
+    variable at all, with the stack's OTLP headers unless `environ` sets some; each URL unless
+    `environ` sets it or its component's port variable.
     """
     environ = os.environ if environ is None else environ
     stack = read_stack_env(stack_env_path(environ)) if stack is None else stack
@@ -99,12 +103,34 @@ def stack_env_defaults(environ: Mapping[str, str] | None = None, stack: Mapping[
     if not any(environ.get(v) for v in OTLP_VARS):
         if stack.get(OTLP_PAIR[0]) and stack.get(OTLP_PAIR[1]):
             out.update({v: stack[v] for v in OTLP_PAIR})
+            # A shared-profile stack's OTLP token goes with its endpoint, never to another one.
+            if stack.get(OTLP_HEADERS) and not any(environ.get(v) for v in HEADER_VARS):
+                out[OTLP_HEADERS] = stack[OTLP_HEADERS]
         elif stack.get("LAB_OTLP_HTTP_ENDPOINT"):  # a file without the pair (written before it had one)
             out.update(zip(OTLP_PAIR, (stack["LAB_OTLP_HTTP_ENDPOINT"], "http/protobuf")))
     for url, port in STACK_URL_VARS.items():
         if stack.get(url) and not environ.get(url) and not environ.get(port):
             out[url] = stack[url]
+    # A shared-profile stack's credentials go with its own Prometheus, never to another one.
+    if stack.get(AUTH_DIR) and out.get("LAB_PROMETHEUS_URL") and not environ.get(AUTH_DIR):
+        out[AUTH_DIR] = stack[AUTH_DIR]
     return out
+
+
+def stack_basic_auth(environ: Mapping[str, str] | None = None) -> tuple[str, str] | None:
+    """(user, password) of a shared-profile stack's Prometheus and Alertmanager, from
+    $LAB_AUTH_DIR/credentials.env (None in the default profile, or when it cannot be read)."""
+    environ = os.environ if environ is None else environ
+    folder = environ.get(AUTH_DIR)
+    if not folder:
+        return None
+    try:
+        lines = (Path(folder) / "credentials.env").read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    values = dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+    user, password = values.get("LAB_AUTH_USER"), values.get("LAB_AUTH_PASSWORD")
+    return (user, password) if user and password else None
 
 
 # --- runbook links: LAB_RUNBOOK_BASE in .env ---------------------------------------------------

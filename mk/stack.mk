@@ -4,7 +4,7 @@
 
 .PHONY: up down status native-build check-stack-config test-stack docker-engine docker-engine-stop standins test-compose
 
-up: ## start the observability stack (compose if Docker answers, else native)
+up: ## start the observability stack (compose if Docker answers, else native; LAB_PROFILE=shared on a shared host)
 	@scripts/stack.sh up
 
 down: ## stop the observability stack

@@ -44,13 +44,26 @@ compose() {
   mkdir -p "$LAB_STATE_DIR/otelcol" "$LAB_STATE_DIR/webhook-sink"
   local cmd files=(-f "$ROOT/docker-compose.yml")
   read -r -a cmd <<<"$("$ROOT/scripts/docker/engine.sh" compose)"
+  if [[ "$LAB_PROFILE" == shared ]]; then
+    # docker-compose.shared.yml: the profile's credentials and configs, data in the state directory
+    mkdir -p "$LAB_STATE_DIR/prometheus-data" "$LAB_STATE_DIR/alertmanager-data" "$LAB_STATE_DIR/grafana-data"
+    files+=(-f "$ROOT/docker-compose.shared.yml")
+    # LAB_AUTH_PASSWORD for Grafana's admin (the .env default is in every clone), from the owner's file
+    if [[ -f "$LAB_AUTH_DIR/credentials.env" ]]; then set -a; source "$LAB_AUTH_DIR/credentials.env"; set +a; fi
+  fi
   [[ -n "${LAB_COMPOSE_OVERRIDE:-}" ]] && files+=(-f "$LAB_COMPOSE_OVERRIDE")
   LAB_UID="$(id -u)" LAB_GID="$(id -g)" "${cmd[@]}" --project-directory "$ROOT" "${files[@]}" "$@"
 }
 
 compose_up() {
-  compose up -d --wait
   source "$NATIVE/lib.sh"
+  if [[ "$LAB_PROFILE" == shared ]]; then
+    mkdir -p "$LAB_STATE_DIR" && chmod 700 "$LAB_STATE_DIR"
+    "$(lab_python)" "$NATIVE/shared_profile.py" "$LAB_STATE_DIR" --mode compose ||
+      { echo "stack.sh: the shared profile's credentials could not be written" >&2; exit 1; }
+  fi
+  echo "$LAB_PROFILE" >"$LAB_STATE_DIR/profile"
+  compose up -d --wait
   # The collector and VictoriaLogs images have no tool for a Docker healthcheck: probe
   # them from here.
   lab_wait_http victorialogs "http://127.0.0.1:$LAB_VICTORIALOGS_PORT/health" "${LAB_UP_TIMEOUT:-60}" \
@@ -65,6 +78,7 @@ compose_down() {
   compose down
   source "$NATIVE/lib.sh"
   lab_remove_stack_env compose
+  rm -f "$LAB_STATE_DIR/profile"
 }
 
 compose_urls() {
@@ -72,7 +86,7 @@ compose_urls() {
   cat <<EOF
 compose stack:
   OTLP          gRPC 127.0.0.1:$LAB_OTLP_GRPC_PORT, HTTP http://127.0.0.1:$LAB_OTLP_HTTP_PORT
-  Grafana       http://127.0.0.1:$LAB_GRAFANA_PORT  (anonymous Viewer; admin password: GF_SECURITY_ADMIN_PASSWORD in .env)
+  Grafana       http://127.0.0.1:$LAB_GRAFANA_PORT  $(if [[ "$LAB_PROFILE" == shared ]]; then echo "(no anonymous access; admin, password LAB_AUTH_PASSWORD in $LAB_AUTH_DIR/credentials.env)"; else echo "(anonymous Viewer; admin password: GF_SECURITY_ADMIN_PASSWORD in .env)"; fi)
   Prometheus    http://127.0.0.1:$LAB_PROMETHEUS_PORT
   Alertmanager  http://127.0.0.1:$LAB_ALERTMANAGER_PORT
   Alerts seen   http://127.0.0.1:$LAB_WEBHOOK_SINK_PORT/alerts

@@ -83,6 +83,8 @@ MAPPED = {
                         "`make down` removes the containers, keeps the named volumes"),
     "make status": Mapped("tests/stack/test_compose_stack.py", '"make", "-s", "status"',
                           "`make status` lists Jaeger and VictoriaLogs"),
+    "make up LAB_PROFILE=shared": Mapped("tests/stack/test_compose_stack.py", '"LAB_PROFILE": "shared"',
+                                         "`make up` in the shared profile on compose; natively in test_shared_profile.py"),
     "make up LAB_NATIVE=1": Mapped("tests/stack/test_stack_address.py", '"LAB_NATIVE": "1"',
                                    "`make up LAB_NATIVE=1` with other ports, then a plain `lab run` lands there"),
     "make up LAB_OTLP_HTTP_PORT=14318 LAB_PROMETHEUS_PORT=19090":

@@ -19,7 +19,7 @@ import pytest
 
 from lab.cli import main
 from lab.practice import triage
-from lab.repo import OTLP_PAIR, ROOT, read_stack_env, stack_env_defaults, stack_env_path
+from lab.repo import OTLP_PAIR, ROOT, read_stack_env, stack_basic_auth, stack_env_defaults, stack_env_path
 from lab.specs.loader import load_scenario
 
 LIB = ROOT / "scripts" / "native" / "lib.sh"
@@ -115,6 +115,47 @@ def test_any_otlp_variable_in_the_environment_keeps_the_files_pair_out(var, valu
     added = stack_env_defaults({var: value}, STACK)
     assert not set(OTLP_PAIR) & set(added)
     assert added["LAB_PROMETHEUS_URL"] == STACK["LAB_PROMETHEUS_URL"]  # the rest still comes from the file
+
+
+def test_a_shared_profile_token_goes_only_with_the_files_endpoint():
+    shared = {**STACK, "OTEL_EXPORTER_OTLP_HEADERS": "authorization=Bearer%20t0ken"}
+    assert stack_env_defaults({}, shared)["OTEL_EXPORTER_OTLP_HEADERS"] == "authorization=Bearer%20t0ken"
+    # another endpoint must never receive this stack's token; headers the user set win
+    assert "OTEL_EXPORTER_OTLP_HEADERS" not in stack_env_defaults({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://elsewhere:4318"}, shared)
+    assert "OTEL_EXPORTER_OTLP_HEADERS" not in stack_env_defaults({"OTEL_EXPORTER_OTLP_METRICS_HEADERS": "x=y"}, shared)
+    assert "OTEL_EXPORTER_OTLP_HEADERS" not in stack_env_defaults({}, STACK)  # the default profile has none
+
+
+def test_a_shared_profile_password_goes_only_with_the_files_prometheus(tmp_path):
+    (tmp_path / "credentials.env").write_text("# x\nLAB_AUTH_USER=lab\nLAB_AUTH_PASSWORD=pw\n")
+    shared = {**STACK, "LAB_AUTH_DIR": str(tmp_path)}
+    added = stack_env_defaults({}, shared)
+    assert added["LAB_AUTH_DIR"] == str(tmp_path) and stack_basic_auth(added) == ("lab", "pw")
+    assert "LAB_AUTH_DIR" not in stack_env_defaults({"LAB_PROMETHEUS_URL": "http://elsewhere:9090"}, shared)
+    assert stack_basic_auth({}) is None and stack_basic_auth({"LAB_AUTH_DIR": str(tmp_path / "none")}) is None
+
+
+def test_the_shared_profile_records_itself_and_its_token_readable_by_its_owner_only(tmp_path):
+    subprocess.run([str(ROOT / ".venv/bin/python"), str(ROOT / "scripts/native/shared_profile.py"), str(tmp_path),
+                    "--mode", "native"], check=True)
+    env = {"LAB_PROFILE": "shared", "LAB_PORT_OFFSET": "0"}
+    subprocess.run(["bash", "-c", f'source "{LIB}"; lab_native_env; lab_write_stack_env native'],
+                   env=clean_env(LAB_STATE_DIR=str(tmp_path), **PORTS, **env), check=True, capture_output=True, text=True)
+    written = read_stack_env(tmp_path / "stack.env")
+    token = (tmp_path / "auth/credentials.env").read_text().split("LAB_OTLP_TOKEN=")[1].split()[0]
+    assert written["LAB_PROFILE"] == "shared" and written["OTEL_EXPORTER_OTLP_HEADERS"] == f"authorization=Bearer%20{token}"
+    assert (tmp_path / "stack.env").stat().st_mode & 0o077 == 0
+    assert written["LAB_PROMETHEUS_PORT"] == PORTS["LAB_PROMETHEUS_PORT"]
+
+
+def test_the_shared_profile_moves_every_port_by_the_users_offset(tmp_path):
+    out = subprocess.run(["bash", "-c", f'source "{LIB}"; source "{LIB}"; echo $LAB_PROMETHEUS_PORT $LAB_OTLP_GRPC_PORT'],
+                         env=clean_env(LAB_STATE_DIR=str(tmp_path), LAB_PROFILE="shared", LAB_PORT_OFFSET="120"),
+                         check=True, capture_output=True, text=True).stdout.split()
+    assert out == ["9210", "4437"]  # .env's ports + 120, once however often lib.sh is sourced
+    bad = subprocess.run(["bash", "-c", f'source "{LIB}"'], env=clean_env(LAB_STATE_DIR=str(tmp_path), LAB_PROFILE="open"),
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "expected default or shared" in bad.stderr
 
 
 def test_an_explicit_url_or_port_wins_over_the_file():

@@ -39,7 +39,7 @@ import requests
 
 from lab.families import family_of, first_signals
 from lab.practice.pipeline import CONFOUNDERS, StackFault, make_fault
-from lab.repo import alert_rules, runbook_location
+from lab.repo import alert_rules, runbook_location, stack_basic_auth
 from lab.specs.base import HIDDEN_VARIANT, SpecError, Story
 from lab.specs.loader import UnknownScenario, known_scenarios, load_raw, load_scenario, scenarios_dir
 from lab.telemetry.observer import BaseObserver
@@ -428,7 +428,7 @@ def fired_alerts(case: Case, prometheus_url: str, timeout: float = 3.0) -> dict[
     start = case.started_at
     step = max(5.0, math.ceil((end - start) / 10_000))  # query_range caps at 11,000 points
     try:
-        r = requests.get(f"{prometheus_url}/api/v1/query_range", timeout=timeout, params={
+        r = requests.get(f"{prometheus_url}/api/v1/query_range", timeout=timeout, auth=stack_basic_auth(), params={
             "query": f'ALERTS{{alertstate="firing", lab_scenario="{MYSTERY}", lab_variant="{CASE_VARIANT}"}}',
             "start": start, "end": end, "step": step})
         r.raise_for_status()

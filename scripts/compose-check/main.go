@@ -5,7 +5,7 @@
 // depends_on, undeclared volumes, ...). On success it prints the resolved project as
 // YAML; on failure a one-line error and exit status 1.
 //
-//	compose-check docker-compose.yml
+//	compose-check docker-compose.yml [docker-compose.shared.yml ...]
 //
 // Built by scripts/native/build.sh compose-check (this machine has no Docker engine
 // and no compose plugin); used by tests/stack/test_static_agreement.py.
@@ -21,16 +21,21 @@ import (
 )
 
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: compose-check <compose file>")
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: compose-check <compose file> [<override file>...]")
 		os.Exit(2)
 	}
-	file, err := filepath.Abs(os.Args[1])
-	if err != nil {
-		fail(err)
+	// Later files are merged over the first, as `docker compose -f a -f b` does.
+	files := make([]string, 0, len(os.Args)-1)
+	for _, arg := range os.Args[1:] {
+		file, err := filepath.Abs(arg)
+		if err != nil {
+			fail(err)
+		}
+		files = append(files, file)
 	}
-	opts, err := cli.NewProjectOptions([]string{file},
-		cli.WithWorkingDirectory(filepath.Dir(file)),
+	opts, err := cli.NewProjectOptions(files,
+		cli.WithWorkingDirectory(filepath.Dir(files[0])),
 		cli.WithOsEnv,
 		cli.WithEnvFiles(), // the default: .env beside the compose file
 		cli.WithDotEnv,

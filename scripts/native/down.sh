@@ -47,3 +47,4 @@ for f in "$RUN"/*.pid; do
   stop "$(basename "$f" .pid)"
 done
 lab_remove_stack_env native
+rm -f "$LAB_STATE_DIR/profile"  # the next `make up` starts the profile it is given (default: default)

@@ -31,6 +31,34 @@ export LAB_CACHE_DIR="${LAB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ml-obs-la
 export LAB_STATE_DIR="${LAB_STATE_DIR:-$LAB_ROOT/.lab}"
 LAB_BIN_DIR="$LAB_CACHE_DIR/bin"
 
+# The profile: `default` (one person's machine: no credentials, Prometheus's lifecycle API on)
+# or `shared` (a machine several people log in to: every write and admin path behind a
+# credential, docs/stack.md "Shared hosts"). LAB_PROFILE from the environment, else the one
+# `make up` recorded in $LAB_STATE_DIR/profile (so `make down`/`status` follow it), else default.
+if [[ -z "${LAB_PROFILE:-}" && -f "$LAB_STATE_DIR/profile" ]]; then
+  LAB_PROFILE="$(head -n1 "$LAB_STATE_DIR/profile")"
+fi
+export LAB_PROFILE="${LAB_PROFILE:-default}"
+if [[ "$LAB_PROFILE" != default && "$LAB_PROFILE" != shared ]]; then
+  echo "lab: LAB_PROFILE=$LAB_PROFILE: expected default or shared" >&2
+  return 1 2>/dev/null || exit 1
+fi
+export LAB_AUTH_DIR="$LAB_STATE_DIR/auth"
+# The health probes' credentials in the shared profile (a curl config file: never on a command line).
+[[ "$LAB_PROFILE" == shared ]] && export LAB_CURL_CONFIG="${LAB_CURL_CONFIG:-$LAB_AUTH_DIR/curl.conf}"
+# Per-user ports in the shared profile: every port moves by LAB_PORT_OFFSET, by default 10 x
+# (uid mod 1000), so two people's stacks do not ask for the same ports (up.sh still refuses a
+# port in use and names the variable to set). Applied once per process tree (the marker).
+if [[ "$LAB_PROFILE" == shared && -z "${LAB_PORTS_OFFSET_APPLIED:-}" ]]; then
+  LAB_PORT_OFFSET="${LAB_PORT_OFFSET:-$((10 * ($(id -u) % 1000)))}"
+  [[ "$LAB_PORT_OFFSET" =~ ^[0-9]+$ ]] || { echo "lab: LAB_PORT_OFFSET=$LAB_PORT_OFFSET: expected a number" >&2; return 1 2>/dev/null || exit 1; }
+  for _var in $(grep -Eo '^LAB_[A-Z_]+_PORT' "$LAB_ROOT/.env"); do
+    export "$_var=$((${!_var} + LAB_PORT_OFFSET))"
+  done
+  unset _var
+  export LAB_PORT_OFFSET LAB_PORTS_OFFSET_APPLIED=1
+fi
+
 # Prometheus 3.X.Y is published as Go module version v0.3XX.Y (X zero-padded).
 lab_prometheus_module_version() {
   local v="${1:-$LAB_PROMETHEUS_VERSION}" major minor patch
@@ -128,7 +156,15 @@ lab_write_stack_env() {
       _lab_kv LAB_GRAFANA_PORT "$LAB_GRAFANA_PORT"
     fi
     for var in $(lab_port_vars); do _lab_kv "$var" "${!var}"; done
+    _lab_kv LAB_PROFILE "$LAB_PROFILE"
+    if [[ "$LAB_PROFILE" == shared ]]; then
+      # What a client of this stack needs: the OTLP token as the SDK's header variable, the
+      # folder with the password (Prometheus, Alertmanager) and the sink's token.
+      _lab_kv OTEL_EXPORTER_OTLP_HEADERS "$(cat "$LAB_AUTH_DIR/otlp-headers")"
+      _lab_kv LAB_AUTH_DIR "$LAB_AUTH_DIR"
+    fi
   } >"$file.tmp"
+  chmod 600 "$file.tmp"
   mv -f "$file.tmp" "$file"
 }
 
@@ -213,7 +249,8 @@ lab_wait_http() {
   local name="$1" url="$2" timeout="$3" log="$4" pid="${5:-}" deadline
   deadline=$((SECONDS + timeout))
   while ((SECONDS < deadline)); do
-    if curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; then
+    # LAB_CURL_CONFIG: the shared profile's credentials (a file, never the command line)
+    if curl -fsS -o /dev/null --max-time 2 ${LAB_CURL_CONFIG:+-K "$LAB_CURL_CONFIG"} "$url" 2>/dev/null; then
       return 0
     fi
     if [[ -n "$pid" ]] && ! lab_pid_alive "$pid"; then

@@ -41,12 +41,13 @@ row() { # <name> <health url> <what to show>
       state="dead"
     fi
   fi
-  if curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; then health="healthy"; else health="down"; fi
+  if curl -fsS -o /dev/null --max-time 2 ${LAB_CURL_CONFIG:+-K "$LAB_CURL_CONFIG"} "$url" 2>/dev/null; then health="healthy"; else health="down"; fi
   [[ "$state" == running && "$health" == healthy ]] || rc=1
   printf '  %-15s %-8s %-8s %-8s %s\n' "$name" "$pid" "$state" "$health" "$info"
 }
 
-echo "native stack (state: $LAB_STATE_DIR)"
+echo "native stack (state: $LAB_STATE_DIR, profile: $LAB_PROFILE)"
+[[ "$LAB_PROFILE" == shared ]] && echo "  Prometheus, Alertmanager: user lab, password LAB_AUTH_PASSWORD in $LAB_AUTH_DIR/credentials.env"
 printf '  %-15s %-8s %-8s %-8s %s\n' COMPONENT PID STATE HEALTH URL
 while read -r name hport hpath _; do
   row "$name" "http://127.0.0.1:${!hport}$hpath" "$(info "$name")"

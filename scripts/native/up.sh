@@ -57,6 +57,28 @@ PYTHON="$(lab_python)"
 mkdir -p "$RUN" "$LOGS" "$LAB_STATE_DIR/prometheus/data" "$LAB_STATE_DIR/alertmanager/data" \
   "$LAB_STATE_DIR/victorialogs/data" "$LAB_COLLECTOR_FILE_DIR" "$LAB_STATE_DIR/webhook-sink"
 lab_render_native_etc "$LAB_STATE_DIR"
+echo "$LAB_PROFILE" >"$LAB_STATE_DIR/profile"
+
+# What the profile changes (docs/stack.md "Shared hosts"). default: Prometheus's lifecycle API
+# on (/-/reload, /-/quit), nothing asks for a credential. shared: the state directory is its
+# owner's only; Prometheus and Alertmanager take basic auth (web.yml), Prometheus without its
+# lifecycle API; the collector's OTLP receivers take a bearer token (a second --config); the
+# webhook sink takes writes with its own token; the health probes send the password (curl.conf).
+PROMETHEUS_PROFILE=(--web.enable-lifecycle)
+ALERTMANAGER_PROFILE=()
+COLLECTOR_PROFILE=()
+SINK_PROFILE=()
+if [[ "$LAB_PROFILE" == shared ]]; then
+  chmod 700 "$LAB_STATE_DIR"
+  "$PYTHON" "$HERE/shared_profile.py" "$LAB_STATE_DIR" --mode native || { echo "up.sh: the shared profile's credentials could not be written" >&2; exit 1; }
+  # The generated configs replace the symlinks to the repository's (rules and targets stay beside them).
+  install -m 600 "$LAB_AUTH_DIR/prometheus.yml" "$LAB_STATE_DIR/prometheus/etc/prometheus.yml"
+  install -m 600 "$LAB_AUTH_DIR/alertmanager.yml" "$LAB_STATE_DIR/alertmanager/etc/alertmanager.yml"
+  PROMETHEUS_PROFILE=(--web.config.file="$LAB_AUTH_DIR/web.yml")
+  ALERTMANAGER_PROFILE=(--web.config.file="$LAB_AUTH_DIR/web.yml")
+  COLLECTOR_PROFILE=(--config "$LAB_AUTH_DIR/otelcol-shared.yaml")
+  SINK_PROFILE=(--token-file "$LAB_AUTH_DIR/sink-token")
+fi
 
 # start <name> <workdir> <command...>: detached (own session, so a Ctrl-C in this
 # terminal later does not reach it), output to logs/<name>.log, pid + start
@@ -88,14 +110,15 @@ start_component() {
   case "$1" in
     webhook-sink)
       start webhook-sink "$LAB_STATE_DIR" "$PYTHON" "$LAB_ROOT/alertmanager/webhook_sink.py" \
-        --host 127.0.0.1 --port "$LAB_WEBHOOK_SINK_PORT" --out "$LAB_STATE_DIR/webhook-sink/alerts.jsonl" ;;
+        --host 127.0.0.1 --port "$LAB_WEBHOOK_SINK_PORT" --out "$LAB_STATE_DIR/webhook-sink/alerts.jsonl" \
+        "${SINK_PROFILE[@]}" ;;
     alertmanager)
       # Working directory = the etc dir, where url_file (webhook-url) is resolved.
       start alertmanager "$LAB_STATE_DIR/alertmanager/etc" "$(lab_bin alertmanager)" \
         --config.file="$LAB_STATE_DIR/alertmanager/etc/alertmanager.yml" \
         --storage.path="$LAB_STATE_DIR/alertmanager/data" \
         --web.listen-address="127.0.0.1:$LAB_ALERTMANAGER_PORT" \
-        --cluster.listen-address= ;;
+        --cluster.listen-address= "${ALERTMANAGER_PROFILE[@]}" ;;
     prometheus)
       # Same flags as the prometheus service in docker-compose.yml (paths aside).
       start prometheus "$LAB_STATE_DIR/prometheus" "$(lab_bin prometheus)" \
@@ -104,7 +127,7 @@ start_component() {
         --web.listen-address="127.0.0.1:$LAB_PROMETHEUS_PORT" \
         --web.enable-otlp-receiver \
         --enable-feature=exemplar-storage \
-        --web.enable-lifecycle ;;
+        "${PROMETHEUS_PROFILE[@]}" ;;
     jaeger)
       # Listen host and ports: environment (lab_native_env, .env), read by jaeger/config.yaml.
       start jaeger "$LAB_STATE_DIR" "$(lab_bin jaeger)" --config="$LAB_ROOT/jaeger/config.yaml" ;;
@@ -115,7 +138,8 @@ start_component() {
         -httpListenAddr="127.0.0.1:$LAB_VICTORIALOGS_PORT" \
         -retentionPeriod=7d ;;
     otel-collector)
-      start otel-collector "$LAB_STATE_DIR" "$(lab_bin otelcol)" --config "$LAB_ROOT/otel-collector/config.yaml" ;;
+      start otel-collector "$LAB_STATE_DIR" "$(lab_bin otelcol)" --config "$LAB_ROOT/otel-collector/config.yaml" \
+        "${COLLECTOR_PROFILE[@]}" ;;
     *) echo "up.sh: no start command for component '$1' (scripts/native/components.tsv)" >&2; exit 1 ;;
   esac
 }

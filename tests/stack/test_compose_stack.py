@@ -312,6 +312,44 @@ def test_make_down_removes_the_containers_and_the_volume_keeps_prometheus_data(e
     assert "Jaeger" in status and "VictoriaLogs" in status
 
 
+def test_the_shared_profile_in_compose_refuses_what_has_no_credential(engine, compose_stack):
+    """`make up LAB_PROFILE=shared` on compose (docker-compose.shared.yml): healthy with credentials
+    in the health checks, 401 without them, alerts delivered on the profile's credentials."""
+    run("make", "-s", "down", env=engine.stack_env())
+    # The test override's host network keeps the containers' own ports: no per-user offset here.
+    env = {**engine.stack_env(), "LAB_PROFILE": "shared", "LAB_PORT_OFFSET": "0"}
+    t0 = time.monotonic()
+    run("make", "-s", "up", env=env)  # --wait: every health check, basic auth included, turned healthy
+    TIMES["make up (compose, shared profile)"] = time.monotonic() - t0
+    try:
+        s = compose_stack
+        creds = dict(ln.split("=", 1) for ln in (engine.state_dir / "auth/credentials.env").read_text().splitlines()
+                     if "=" in ln and not ln.startswith("#"))
+        auth = (creds["LAB_AUTH_USER"], creds["LAB_AUTH_PASSWORD"])
+        protobuf = {"Content-Type": "application/x-protobuf"}
+        refused = {
+            "query": requests.get(f"{s.prometheus_url}/api/v1/query", params={"query": "up"}, timeout=10),
+            "quit": requests.post(f"{s.prometheus_url}/-/quit", timeout=10),
+            "silence": requests.post(f"{s.alertmanager_url}/api/v2/silences", json={}, timeout=10),
+            "OTLP write": requests.post(f"{s.otlp_http_endpoint}/v1/metrics", data=b"", headers=protobuf, timeout=10),
+            "sink wipe": requests.delete(f"{s.webhook_sink_url}/alerts", timeout=10),
+        }
+        assert {k: r.status_code for k, r in refused.items()} == dict.fromkeys(refused, 401)
+        assert requests.post(f"{s.prometheus_url}/-/quit", auth=auth, timeout=10).status_code == 403  # lifecycle off
+
+        def up():
+            r = requests.get(f"{s.prometheus_url}/api/v1/query", params={"query": "up == 1"}, auth=auth, timeout=10)
+            return {x["metric"]["job"] for x in r.json()["data"]["result"]} >= {"prometheus", "alertmanager", "otel-collector"}
+        s.poll("every target scraped with the profile's credentials", up, timeout=60)
+        s.poll("the Watchdog at the sink, through Alertmanager's token", lambda: requests.get(
+            f"{s.webhook_sink_url}/alerts", params={"alertname": "MLLabWatchdog"}, timeout=10).json(), timeout=90)
+        assert read_stack_env(engine.state_dir / "stack.env")["LAB_PROFILE"] == "shared"
+        users = {name: c["Config"]["User"] for name, c in containers(engine).items()}
+        assert users["prometheus"] == users["alertmanager"] == f"{os.getuid()}:{os.getgid()}"  # can read the 0600 files
+    finally:
+        run("make", "-s", "down", env=env)
+
+
 def test_teardown_leaves_no_container_interface_or_firewall_rule(engine, compose_stack):
     # Last in the module: stop everything now (the fixture would, too) and compare.
     engine.teardown()

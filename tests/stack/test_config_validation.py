@@ -206,3 +206,32 @@ def test_amtool_rejects_a_broken_config(native_bins, tmp_path):
     broken = tmp_path / "alertmanager.yml"
     broken.write_text((ROOT / "alertmanager/alertmanager.yml").read_text().replace("receiver: webhook-sink", "receiver: nowhere"))
     assert run(native_bins["amtool"], "check-config", broken).returncode != 0
+
+
+# --- the shared-host profile's generated configs (scripts/native/shared_profile.py) ---------------
+
+
+@pytest.fixture
+def shared_profile(tmp_path) -> Path:
+    """A native state directory with the profile's files, laid out as up.sh lays them out."""
+    env = clean_env(LAB_STATE_DIR=str(tmp_path))
+    subprocess.run(["bash", "-c", f'source scripts/native/lib.sh && lab_render_native_etc "{tmp_path}"'], cwd=ROOT,
+                   env=env, check=True)
+    ok(run(ROOT / ".venv/bin/python", ROOT / "scripts/native/shared_profile.py", tmp_path, "--mode", "native"))
+    shutil.copy(tmp_path / "auth/prometheus.yml", tmp_path / "prometheus/etc/prometheus.yml.tmp")
+    (tmp_path / "prometheus/etc/prometheus.yml").unlink()
+    (tmp_path / "prometheus/etc/prometheus.yml.tmp").rename(tmp_path / "prometheus/etc/prometheus.yml")
+    return tmp_path
+
+
+def test_shared_profile_collector_overlay_is_valid(native_bins, shared_profile):
+    ok(run(native_bins["otelcol"], "validate", "--config", COLLECTOR_BASE,
+           "--config", shared_profile / "auth/otelcol-shared.yaml", env=native_env(shared_profile)))
+
+
+def test_shared_profile_prometheus_and_alertmanager_configs_are_valid(native_bins, shared_profile):
+    check_prometheus_config(native_bins["promtool"], shared_profile / "prometheus/etc/prometheus.yml")
+    ok(run(native_bins["promtool"], "check", "web-config", shared_profile / "auth/web.yml"))
+    ok(run(native_bins["amtool"], "check-config", shared_profile / "auth/alertmanager.yml"))
+    web = yaml.safe_load((shared_profile / "auth/web.yml").read_text())
+    assert list(web["basic_auth_users"].values())[0].startswith("$2b$")  # bcrypt, never the password

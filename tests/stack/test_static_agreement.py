@@ -101,9 +101,10 @@ def go_mod_requires(path: Path, module: str) -> str:
     return m.group(1)
 
 
-def load_with_compose(compose_check: Path, workdir: Path) -> dict:
+def load_with_compose(compose_check: Path, workdir: Path, *overrides: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LAB_", "GF_", "COMPOSE_"))}
-    proc = subprocess.run([str(compose_check), str(workdir / "docker-compose.yml")], capture_output=True, text=True, env=env)
+    files = [str(workdir / "docker-compose.yml"), *(str(workdir / o) for o in overrides)]
+    proc = subprocess.run([str(compose_check), *files], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     return yaml.safe_load(proc.stdout)
 
@@ -376,9 +377,31 @@ def test_prometheus_file_sd_files_exist_in_both_modes(tmp_path):
 
 def test_prometheus_flags_are_the_same_in_both_modes():
     compose_flags = {f for f in SERVICES["prometheus"]["command"] if not re.match(r"--(config\.file|storage\.tsdb\.path)=", f)}
-    assert {"--web.enable-otlp-receiver", "--enable-feature=exemplar-storage"} <= compose_flags
-    for flag in compose_flags:
+    assert {"--web.enable-otlp-receiver", "--enable-feature=exemplar-storage", "--web.enable-lifecycle"} <= compose_flags
+    # The lifecycle API is the default profile's (up.sh: PROMETHEUS_PROFILE); the others always.
+    assert re.search(r"^PROMETHEUS_PROFILE=\(--web\.enable-lifecycle\)$", UP_SH, re.M)
+    for flag in compose_flags - {"--web.enable-lifecycle"}:
         assert re.search(rf"^\s*{re.escape(flag)}( \\| ;;)?$", UP_SH, re.M), f"up.sh does not pass {flag}"
+
+
+def test_the_shared_profile_override_changes_only_what_it_says(compose_check):
+    """docker-compose.shared.yml over docker-compose.yml, as compose merges them."""
+    base = load_with_compose(compose_check, ROOT)["services"]
+    shared = load_with_compose(compose_check, ROOT, "docker-compose.shared.yml")["services"]
+    web = "--web.config.file=/etc/lab-auth/web.yml"
+    assert shared["prometheus"]["command"] == [f for f in base["prometheus"]["command"] if f != "--web.enable-lifecycle"] + [web]
+    assert shared["alertmanager"]["command"] == base["alertmanager"]["command"] + [web]
+    assert shared["otel-collector"]["command"] == base["otel-collector"]["command"] + ["--config=/etc/lab-auth/otelcol-shared.yaml"]
+    assert shared["webhook-sink"]["command"] == base["webhook-sink"]["command"] + ["--token-file", "/etc/lab-auth/sink-token"]
+    assert shared["grafana"]["environment"]["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    for name in ("prometheus", "alertmanager", "otel-collector", "webhook-sink"):
+        assert any(v["target"] == "/etc/lab-auth" and v.get("read_only") for v in shared[name]["volumes"]), name
+    # The generated configs replace the repository's at the same paths; data moves to the state directory.
+    targets = {s: {v["target"]: v for v in shared[s]["volumes"]} for s in ("prometheus", "alertmanager", "grafana")}
+    assert targets["prometheus"]["/etc/prometheus/prometheus.yml"]["source"].endswith("auth/prometheus.yml")
+    assert targets["alertmanager"]["/etc/alertmanager/alertmanager.yml"]["source"].endswith("auth/alertmanager.yml")
+    assert targets["prometheus"]["/prometheus"]["type"] == "bind"
+    assert set(shared) == set(base)  # no service added or removed
 
 
 def test_prometheus_otlp_settings():
@@ -509,6 +532,7 @@ def test_long_running_services_have_healthchecks(name):
 
 CONFIG_FILES = [
     "docker-compose.yml",
+    "docker-compose.shared.yml",
     ".env",
     "otel-collector/config.yaml",
     "jaeger/config.yaml",

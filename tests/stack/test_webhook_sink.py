@@ -85,3 +85,33 @@ def test_storage_rotates_and_reads_see_the_backup(tmp_path):
     assert kept == sorted(kept) and kept[-1] == 79 and len(kept) < 80  # the oldest went, order kept
     store.clear()
     assert store.read() == [] and not (tmp_path / "a.jsonl.1").exists()
+
+
+def test_with_a_token_file_writes_need_the_token_and_reads_stay_open(tmp_path):
+    port = free_ports(1)[0]
+    (tmp_path / "token").write_text("s3cret-token\n")
+    p = subprocess.Popen([sys.executable, str(SINK), "--host", "127.0.0.1", "--port", str(port),
+                          "--out", str(tmp_path / "alerts.jsonl"), "--token-file", str(tmp_path / "token")],
+                         stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        poll("the sink's /healthz", lambda: http_ok(f"{url}/healthz"), 20, 0.1)
+        token = {"Authorization": "Bearer s3cret-token"}
+        assert requests.post(url, json=NOTIFICATION, timeout=5).status_code == 401
+        assert requests.post(url, json=NOTIFICATION, headers={"Authorization": "Bearer guess"}, timeout=5).status_code == 401
+        assert requests.delete(f"{url}/alerts", timeout=5).status_code == 401
+        assert requests.get(f"{url}/alerts", timeout=5).json() == []  # nothing stored by the refused post
+        assert requests.post(url, json=NOTIFICATION, headers=token, timeout=5).status_code == 200
+        assert len(requests.get(f"{url}/alerts", timeout=5).json()) == 1
+        assert requests.delete(f"{url}/alerts", headers=token, timeout=5).status_code == 200
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_an_empty_or_missing_token_file_is_a_clear_error(tmp_path):
+    (tmp_path / "empty").write_text("\n")
+    for path, says in ((tmp_path / "empty", "is empty"), (tmp_path / "missing", "No such file")):
+        proc = subprocess.run([sys.executable, str(SINK), "--port", "0", "--out", str(tmp_path / "a.jsonl"),
+                               "--token-file", str(path)], capture_output=True, text=True, timeout=20)
+        assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
