@@ -245,7 +245,8 @@ def paced_inference_run(name: str, fix: bool, seed: int, speed: float, instance:
             for alert, held in (("MLLabInputDrift", f["input_drift"] or f["psi_major"] or f["js_drift"]),
                                 ("MLLabAccuracyDegraded", f["accuracy_degraded"]),
                                 ("MLLabMiscalibrated", f["miscalibrated"]),
-                                ("MLLabInferenceLatencySLO", f["latency_slo"])):
+                                ("MLLabInferenceLatencySLO", f["latency_slo"]),
+                                ("MLLabInferenceErrors", f["error_rate"])):
                 if not held:
                     streak[alert], streak_start[alert] = 0, None
                     continue

@@ -50,6 +50,7 @@ from lab.thresholds import (
     DEAD_RATIO_THRESHOLD,
     DEAD_SUSTAINED_EVALS,
     ECE_THRESHOLD,
+    ERROR_BUDGET,
     GRAD_SPIKE_CRITICAL,
     GRAD_SPIKE_WARNING,
     JS_THRESHOLD,
@@ -103,6 +104,7 @@ SERVING_ALERTS = (
     # The rule reads a 1-minute rate for 30 s; a window is 5 s of it, so this is the per-window view.
     Alert("MLLabInferenceLatencySLO", f"share of requests slower than {LATENCY_OBJECTIVE_S:g} s, held {SUSTAINED_WINDOWS} windows",
           LATENCY_BUDGET),
+    Alert("MLLabInferenceErrors", f"share of requests failed, held {SUSTAINED_WINDOWS} windows", ERROR_BUDGET),
 )
 
 
@@ -218,7 +220,8 @@ def serving_signals(r: ServeResult, tail: int | None = None) -> dict[str, dict]:
     nan0 = [0.0 if not math.isfinite(x) else x for x in (w.baseline_accuracy - w.accuracy for w in ws)]
     ece = [0.0 if not math.isfinite(w.ece) else w.ece for w in ws]
     values = (held([w.report.drifted_share for w in ws]), held([w.report.max_psi for w in ws]),
-              held([w.report.max_js for w in ws]), held(nan0), held(ece), held([w.slow_share for w in ws]))
+              held([w.report.max_js for w in ws]), held(nan0), held(ece), held([w.slow_share for w in ws]),
+              held([w.errors / w.requests for w in ws]))
     return {f"{a.name}|{a.signal}": {"value": v} for a, v in zip(SERVING_ALERTS, values)}
 
 

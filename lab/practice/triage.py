@@ -80,7 +80,7 @@ HINT_PENALTY = 10
 # from these alone, in this order, so a class seed names the same case whatever other scenario
 # files a student has (and however the folder lists them).
 BUILT_IN_POOL = ("batching-latency", "concept-drift", "dead-relu", "diverged", "drift", "drift-sudden", "healthy", "loss-spike",
-                 "overfit", "serving-healthy", "stalled")
+                 "missing-input", "overfit", "serving-healthy", "stalled")
 # Case.pool: where the case was drawn from.
 BUILT_IN = "built-in"
 WITH_CUSTOM = "built-in+custom"

@@ -26,7 +26,7 @@ from torch import nn
 
 from lab.serving.drift import DriftMonitor, FeatureDrift, OutputMonitor, WindowReport
 from lab.serving.model import expected_calibration_error, initial_model, predict_proba, train_classifier
-from lab.specs.serving import FEATURES, ConceptShift, CovariateShift, InferenceSpec
+from lab.specs.serving import FEATURES, ConceptShift, CovariateShift, InferenceSpec, MissingInput
 from lab.telemetry.observer import Observer
 from lab.thresholds import ACCURACY_DROP, LATENCY_OBJECTIVE_S
 
@@ -160,13 +160,15 @@ def schedule(spec: InferenceSpec, w: int) -> tuple[np.ndarray, np.ndarray, list[
     mul = np.ones(len(FEATURES), dtype=np.float32)
     concepts = []
     for s in spec.shifts:
+        if isinstance(s, MissingInput):  # not a change of values: _traffic drops the field
+            continue
         r = _ramp(s.start_window, s.end_window, w)
         if isinstance(s, CovariateShift):
             for f in s.features:
                 i = FEATURES.index(f)
                 add[i] += r * s.magnitude
                 mul[i] *= 1 + r * (s.scale - 1)
-        else:
+        elif isinstance(s, ConceptShift):
             concepts.append((s, r))
     return add, mul, concepts
 
@@ -228,6 +230,7 @@ class Server:
         self._progress("loading data and training the reference model (a few seconds), then serving it ...")
         world, model = initial_model(spec, self.seed)
         self._world = world
+        self._medians = np.median(world.x_ref, axis=0).astype(world.x_ref.dtype)  # server.impute_missing
         self._adopt(model, world.x_ref, world.x_hold, world.y_hold)
         res.baseline_accuracy, res.baseline_ece = self.baseline_accuracy, self.baseline_ece
         res.train_s = time.monotonic() - self._t_start
@@ -281,6 +284,9 @@ class Server:
             share = max(share, r)
         bad = self.rng.random(len(y)) < st.invalid_rate
         x[bad, self.rng.integers(0, len(FEATURES), bad.sum())] = np.nan
+        for s in self.spec.shifts:  # a client that stopped sending a field
+            if isinstance(s, MissingInput) and w >= s.start_window:
+                x[self.rng.random(len(y)) < s.share, FEATURES.index(s.feature)] = np.nan
         true_shift = {f: float(add[k]) for k, f in enumerate(FEATURES) if add[k] or mul[k] != 1}
         return WindowTraffic(x, y, true_shift, share)
 
@@ -288,15 +294,16 @@ class Server:
         """The window's requests, one forward pass per batch that _batches() forms."""
         label_delay = self.spec.stream.label_delay
         out = Served()
+        x = self._impute(t.x) if self.spec.server.impute_missing else t.x
         for j0, j1, waits in self._batches(w, len(t.y)):
-            recs = self._serve(self._i, w, t.x[j0:j1], waits)
+            recs = self._serve(self._i, w, x[j0:j1], waits)
             for j, rec in zip(range(j0, j1), recs):
                 self.result.latencies.append(rec.latency_s)
                 out.slow += rec.latency_s > LATENCY_OBJECTIVE_S
                 if rec.outcome == "ok":
-                    out.inputs.append(t.x[j])
+                    out.inputs.append(x[j])
                     out.confidences.append(rec.confidence)
-                    self._pending.append(PendingLabel(rec.index + label_delay, t.x[j], int(t.y[j]), rec.prediction,
+                    self._pending.append(PendingLabel(rec.index + label_delay, x[j], int(t.y[j]), rec.prediction,
                                                       rec.confidence, rec.model_version, rec.index))
                 else:
                     out.errors += 1
@@ -305,6 +312,10 @@ class Server:
             self._i += len(recs)
             self._collect_labels()
         return out
+
+    def _impute(self, x: np.ndarray) -> np.ndarray:
+        """Missing inputs replaced by their median in the training data (the first model's reference)."""
+        return np.where(np.isnan(x), self._medians, x)
 
     def _batches(self, w: int, n: int):
         """(first, stop, queue wait of each) per forward pass over the window's n requests.

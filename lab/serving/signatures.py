@@ -14,6 +14,7 @@ from lab.serving.loop import ServeResult, WindowRecord
 from lab.thresholds import (
     ACCURACY_DROP,
     ECE_THRESHOLD,
+    ERROR_BUDGET,
     JS_THRESHOLD,
     KS_ALPHA,
     LATENCY_BUDGET,
@@ -32,6 +33,8 @@ FLAGS = {
     "miscalibrated": lambda w: w.ece > ECE_THRESHOLD,
     # more of the window's requests answered later than the objective than its budget allows
     "latency_slo": lambda w: w.slow_share > LATENCY_BUDGET,
+    # more of the window's requests failed than the error budget allows
+    "error_rate": lambda w: w.errors > ERROR_BUDGET * w.requests,
 }
 SERVE_SIGNATURES = tuple(FLAGS)
 
@@ -66,6 +69,7 @@ LABELS = {
     "accuracy_degraded": f"accuracy more than {ACCURACY_DROP} below baseline",
     "miscalibrated": f"calibration error above {ECE_THRESHOLD}",
     "latency_slo": f"more than {LATENCY_BUDGET:.0%} of requests slower than {LATENCY_OBJECTIVE_S:g} s",
+    "error_rate": f"more than {ERROR_BUDGET:.0%} of requests failed",
 }
 
 
@@ -85,6 +89,7 @@ def peaks(result: ServeResult) -> dict[str, float | None]:
         "min_accuracy": min(acc) if acc else None,
         "max_ece": max(ece) if ece else None,
         "max_slow_share": max((w.slow_share for w in ws), default=None),
+        "max_error_rate": max((w.errors / w.requests for w in ws if w.requests), default=None),
     }
 
 
@@ -98,6 +103,7 @@ PEAK_OF = {
     "accuracy_degraded": ("min_accuracy", None),
     "miscalibrated": ("max_ece", ECE_THRESHOLD),
     "latency_slo": ("max_slow_share", LATENCY_BUDGET),
+    "error_rate": ("max_error_rate", ERROR_BUDGET),
 }
 
 

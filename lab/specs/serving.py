@@ -55,6 +55,8 @@ class ServerSpec(Strict):
     batch_max_size: int = Field(1, ge=1, le=1024, description="requests per forward pass at most (1: no batching)")
     batch_max_wait_s: float = Field(0.0, ge=0.0, le=2.0, description="the oldest queued request's longest wait before a batch goes")
     from_window: int = Field(0, ge=0, description="window at which this configuration is released (before it: one at a time)")
+    impute_missing: bool = Field(False, description="answer a request with a missing input using that input's median in "
+                                                    "the training data, instead of rejecting it")
 
     @property
     def batching(self) -> bool:
@@ -103,7 +105,17 @@ class ConceptShift(Strict):
         return self
 
 
-Shift = Annotated[Union[CovariateShift, ConceptShift], Field(discriminator="kind")]
+class MissingInput(Strict):
+    """From `start_window` on, a `share` of the requests arrive without `feature` (a client that
+    stopped sending it): input validation rejects them, unless the server imputes (server.impute_missing)."""
+
+    kind: Literal["missing"]
+    feature: FeatureName
+    share: float = Field(gt=0, le=1)
+    start_window: int = Field(ge=0)
+
+
+Shift = Annotated[Union[CovariateShift, ConceptShift, MissingInput], Field(discriminator="kind")]
 
 
 class RetrainSpec(Strict):

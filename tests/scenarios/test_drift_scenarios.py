@@ -12,7 +12,8 @@ from lab.specs.loader import load_scenario
 SEEDS = TEST_SEEDS  # disjoint from the calibration's (lab/dev/calibrate.py)
 # The alert each signature stands for (the rules live in prometheus/alerts/, docs/drift.md).
 ALERT_OF = {"input_drift": "MLLabInputDrift", "accuracy_degraded": "MLLabAccuracyDegraded",
-            "miscalibrated": "MLLabMiscalibrated", "latency_slo": "MLLabInferenceLatencySLO"}
+            "miscalibrated": "MLLabMiscalibrated", "latency_slo": "MLLabInferenceLatencySLO",
+            "error_rate": "MLLabInferenceErrors"}
 
 
 def run(name: str, fix: bool, seed: int):
@@ -84,7 +85,8 @@ def tail_accuracy(r) -> float:
     return sum(w.accuracy for w in r.windows[-FIX_TAIL_WINDOWS:]) / FIX_TAIL_WINDOWS
 
 
-@pytest.mark.parametrize("name", ["serving-healthy", "drift", "drift-sudden", "concept-drift", "batching-latency"])
+@pytest.mark.parametrize("name", ["serving-healthy", "drift", "drift-sudden", "concept-drift", "batching-latency",
+                                  "missing-input"])
 def test_expected_alerts_are_the_signatures_every_seed_reaches(name):
     spec = load_scenario(name)
     reached = set()

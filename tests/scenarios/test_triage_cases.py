@@ -16,7 +16,8 @@ from lab.specs.loader import known_scenarios, load_scenario
 SIGNATURE_OF = {"overfitting": "overfitting", "stalled": "stalled", "diverged": "diverged",
                 "loss-spike": "loss_spike", "dead-neurons": "dead_units", "healthy": None,
                 # serving (lab/serving/signatures.py)
-                "input-drift": "input_drift", "concept-drift": "accuracy_degraded", "latency-regression": "latency_slo"}
+                "input-drift": "input_drift", "concept-drift": "accuracy_degraded", "latency-regression": "latency_slo",
+                "missing-input": "error_rate"}
 
 
 class CapturingReader(InMemoryMetricReader):
