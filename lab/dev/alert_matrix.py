@@ -740,6 +740,7 @@ def render_report(m: MatrixResult | None, latency: list[LatencyRow], when: str,
             "",
             f"Exactly the expected alerts (diagonal): **{'yes' if m.is_diagonal() else 'NO'}**. "
             f"Runs took {m.run_seconds:.0f} s, the wait for alerts {m.wait_seconds:.0f} s.\n",
+            STACK_DRILLS_NOTE.replace("(results/drills.md)", "(drills.md)") + "\n",
         ]
         if m.misses:
             out += ["## Wrong cells explained\n",
@@ -760,7 +761,7 @@ def render_report(m: MatrixResult | None, latency: list[LatencyRow], when: str,
             f"and the collector's batch ({COLLECTOR_BATCH_S} s) = the upper bound below; the sink adds Alertmanager's "
             f"group_wait ({AM_GROUP_WAIT_S} s). A sink value above that, or `–` (not delivered within 8 s of firing), "
             f"comes from Alertmanager's grouping: an earlier run of the same group (alertname, scenario, variant) "
-            f"had notified less than group_interval ({AM_GROUP_INTERVAL_S} s) before.\n",
+            f"had notified less than group_interval ({AM_GROUP_INTERVAL_S} s) before. {REQUEST_ONSET_NOTE}\n",
             "| alert | scenario | seed | speed | `for:` | theoretical min | pipeline bound | Prometheus | sink |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
@@ -771,6 +772,19 @@ def render_report(m: MatrixResult | None, latency: list[LatencyRow], when: str,
         out.append("")
     return "\n".join(out)
 
+
+# A window's report comes at its end, but a request-level objective's rule sees the first slow or
+# failed request of the window, up to one window earlier.
+REQUEST_ONSET_NOTE = (f"For the request-level objectives (InferenceLatencySLO, InferenceErrors) the rule sees the first "
+                      f"slow or failed request, up to one window ({LAB_INTERVAL_SECONDS} s) before the report of the window "
+                      f"counted as the onset: their latency can be down to `for:` - {LAB_INTERVAL_SECONDS} s.")
+
+# The stack's own alerts watch the pipeline every run shares: their faults (a collector down, a
+# flood) would hit every row at once, so `make drills` fires each of them on its own.
+STACK_DRILLS_NOTE = ("The stack's own alerts (CollectorExportFailures, CollectorRefusingData, CollectorDroppingForeignMetrics, "
+                     "SeriesGrowth, HeadSeriesHigh, TargetDown) watch the pipeline every run shares, so they stay quiet here; "
+                     "`make drills` fires each one with a real fault, at Prometheus and at the sink: "
+                     "[results/drills.md](results/drills.md).")
 
 README_BEGIN = "<!-- alert-matrix:begin -->"
 README_END = "<!-- alert-matrix:end -->"
@@ -792,7 +806,7 @@ def update_readme(readme: Path, m: MatrixResult, paced: MatrixResult | None = No
              f"{'yes' if m.is_diagonal() else 'NO'}. † = a fix that acts on the alarm (retrains on drift): its alerts "
              f"fire by design and are not counted; ‡ = fired on the way to a divergence by an alert that steps "
              f"aside once the run has a NaN, not counted. {paced_line}"
-             f"Latency and details: [results/alert-matrix.md](results/alert-matrix.md).\n{README_END}")
+             f"Latency and details: [results/alert-matrix.md](results/alert-matrix.md). {STACK_DRILLS_NOTE}\n{README_END}")
     if README_BEGIN in text:
         text = re.sub(rf"{re.escape(README_BEGIN)}.*?{re.escape(README_END)}", lambda _: block, text, flags=re.S)
     else:

@@ -7,8 +7,8 @@ fixes `--fast` over two test seeds; beside them, the training scenarios (not the
 which fire nothing either way and would double the CPU the paced runs share) paced at speed 1
 for one seed, every run at once: what a trainee watches, precursors included; they must fire
 the same alerts as the same rows `--fast`; the inference scenarios (not their fixes) paced at speed 2 for one seed,
-two at a time (their alerts judge fresh drift windows only, so they cannot be squeezed into a
---fast run); one SIGKILLed run per family for MLLabTelemetryStopped. Both Prometheus (ALERTS)
+three at a time (their alerts judge fresh drift windows only, so they cannot be squeezed into a
+--fast run; three keep their ~200 s inside the paced training rows' time); one SIGKILLed run per family for MLLabTelemetryStopped. Both Prometheus (ALERTS)
 and Alertmanager (the webhook sink) must show exactly the expected alerts. Seeds come from
 TEST_SEEDS, which the calibration never tuned on. The same session then runs pint against
 this Prometheus, which by then holds every series the rules use, and compares a recording's
@@ -44,6 +44,7 @@ SEEDS = list(TEST_SEEDS[:2])
 PACED_SEEDS = [TEST_SEEDS[0]]
 INFERENCE_SEEDS = [TEST_SEEDS[0]]
 INFERENCE_SPEED = 2.0
+INFERENCE_PARALLEL = 3  # 6 rows of 60-100 s: ~200 s, as long as the paced training rows; each mostly sleeps
 TRAINING_SPEED = 1.0  # as a trainee sees it: ~200 s, inside the paced inference runs' time
 
 
@@ -53,7 +54,7 @@ def matrices(native_stack):
         pending = beside.submit(run_paced_training_matrix, native_stack, PACED_SEEDS, None, TRAINING_SPEED,
                                 lambda s: None, False)
         fast = run_fast_matrix(native_stack, SEEDS, inference_seeds=INFERENCE_SEEDS, inference_speed=INFERENCE_SPEED,
-                               inference_fixes=False, inference_parallel=2, progress=lambda s: None)
+                               inference_fixes=False, inference_parallel=INFERENCE_PARALLEL, progress=lambda s: None)
         paced = pending.result()
     print(render_report(fast, [], "in tests/dev/test_alert_matrix.py", paced))
     return fast, paced
