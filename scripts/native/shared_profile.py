@@ -39,8 +39,12 @@ import secrets
 import sys
 from pathlib import Path
 
-import bcrypt
-import yaml
+try:
+    import bcrypt
+    import yaml
+except ImportError as missing:  # run by the system's python3: the project's environment is not there yet
+    sys.exit(f"shared_profile.py: {missing.name} is missing: the shared profile needs the project's environment "
+             "(`make venv`, then `make up LAB_PROFILE=shared` again)")
 
 ROOT = Path(__file__).resolve().parents[2]
 USER = "lab"
