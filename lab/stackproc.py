@@ -87,6 +87,21 @@ class Component:
         with open(log_path, "ab") as log:
             new = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=log,
                                    stderr=log, start_new_session=True)
+        _wait_exec(new.pid)
         (self.state_dir / "run" / f"{self.name}.pid").write_text(f"{new.pid}\n{proc_start(new.pid)}\n")
         self.pid = new.pid
         return new.pid
+
+
+def _wait_exec(pid: int, timeout: float = 10.0) -> None:
+    """Until the new process shows its command line: /proc/<pid>/cmdline is empty while the exec is
+    still under way, which on a loaded machine (a cold build beside it) was seen to last long enough
+    for a reader of the pid file to take the process for one that is exiting."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/cmdline").read_bytes():
+                return
+        except OSError:
+            return  # gone already: the caller's next step says so
+        time.sleep(0.01)

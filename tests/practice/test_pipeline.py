@@ -29,16 +29,20 @@ def _alive(pid: int) -> bool:
 def stand_in(tmp_path):
     (tmp_path / "run").mkdir()
     p = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    # as up.sh's components are by the time anything reads their pid file: exec'd (on a loaded
+    # machine /proc/<pid>/cmdline stayed empty, mid-exec, long enough for find() to refuse it)
+    _wait(lambda: Path(f"/proc/{p.pid}/cmdline").read_bytes())
     (tmp_path / "run" / "dummy.pid").write_text(f"{p.pid}\n{proc_start(p.pid)}\n")
     yield tmp_path
+    if p.poll() is None:  # our own child: never a 300 s wait below, whatever the test did
+        p.kill()
     pid = int((tmp_path / "run" / "dummy.pid").read_text().split()[0])
-    for q in {p.pid, pid}:
-        try:
-            if Path(f"/proc/{q}/cmdline").read_bytes() == b"sleep\x00300\x00":  # a stand-in, never this process
-                os.kill(q, signal.SIGKILL)
-        except OSError:
-            pass
-    p.wait()
+    try:
+        if pid != p.pid and Path(f"/proc/{pid}/cmdline").read_bytes() == b"sleep\x00300\x00":  # a restarted stand-in
+            os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    p.wait(timeout=30)
 
 
 def _wait(predicate, timeout=10):
@@ -65,14 +69,14 @@ def test_a_stack_fault_stops_the_component_in_its_window_and_starts_it_again(sta
     assert Component.find(stand_in, "dummy").argv == ["sleep", "300"]  # the same command line
     fault.progress(0.65)  # one fault per run: the window is not entered twice
     fault.close()
-    assert _alive(second) and fault.error is None
+    assert _alive(second) and fault.error is None, fault.error
 
 
 def test_a_run_that_ends_inside_the_window_leaves_the_component_running(stand_in):
     fault = StackFault(Component.find(stand_in, "dummy"), 0.6, 0.8, signal.SIGTERM)
     fault.progress(0.7)
     fault.close()  # run_case does this however the run ended
-    assert fault.began_at and fault.ended_at
+    assert fault.began_at and fault.ended_at, (fault.error, fault.began_at, fault.ended_at)
     assert _alive(int((stand_in / "run" / "dummy.pid").read_text().split()[0]))
 
 
