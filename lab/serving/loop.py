@@ -336,12 +336,13 @@ class Server:
     def _paced_batches(self, n: int):
         """Dynamic batching on the wall clock, as a model server does it: the first request opens a
         batch, which goes when batch_max_size requests are in it or when the first has waited
-        batch_max_wait_s. The server really waits; each request's wait is measured."""
+        batch_max_wait_s. The server really waits; each request's wait is measured from its arrival on
+        the paced clock (a server busy with the previous batch leaves it queued, as a real one would)."""
         sv = self.spec.server
         j0 = 0
         while j0 < n:
             self._pace()
-            accepted = [time.monotonic()]
+            accepted = [self._t0 + self._i * self._interval]
             deadline = accepted[0] + sv.batch_max_wait_s
             j1 = j0 + 1
             while j1 < n and j1 - j0 < sv.batch_max_size:
@@ -349,7 +350,7 @@ class Server:
                 if arrival >= deadline:
                     break
                 time.sleep(max(0.0, arrival - time.monotonic()))
-                accepted.append(time.monotonic())
+                accepted.append(arrival)
                 j1 += 1
             if j1 - j0 < sv.batch_max_size and deadline > time.monotonic():  # not full: the timer sends it
                 time.sleep(max(0.0, deadline - time.monotonic()))

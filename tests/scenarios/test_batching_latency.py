@@ -59,12 +59,11 @@ def test_paced_waits_on_the_wall_clock_match_the_virtual_ones():
     paced = Server(spec, 0).run()
     virtual = Server(spec, 0, fast=True).run()
     assert paced.wall_s - paced.train_s >= 400 / 800  # it really waited for its requests
-    # The wall clock's waits depend on the machine's load (a late wake-up accepts requests late),
-    # so the paced run is held to what no load can change: its batches really wait for the timer
-    # (the first request of each waits the whole 150 ms, never less), and the share of requests
-    # past the objective is of the virtual run's order (0.36-0.41 measured; 0 if nothing waited).
+    # Waits count from each request's arrival on the paced clock, so a busy machine (a late
+    # wake-up, a slow batch) can only make them longer than the virtual run's, never shorter:
+    # the paced run is held to that, with a loose bound above (0 if nothing waited).
     wait = spec.server.batch_max_wait_s
     assert max(paced.latencies) >= wait
     for p, v in zip(paced.windows, virtual.windows):
-        assert 0.2 < p.slow_share and abs(p.slow_share - v.slow_share) < 0.25, (p.slow_share, v.slow_share)
+        assert v.slow_share - 0.05 < p.slow_share < v.slow_share + 0.4, (p.slow_share, v.slow_share)
     assert np.percentile(virtual.latencies, 99) == pytest.approx(wait, abs=0.005)
