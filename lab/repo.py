@@ -124,11 +124,7 @@ def stack_basic_auth(environ: Mapping[str, str] | None = None) -> tuple[str, str
     folder = environ.get(AUTH_DIR)
     if not folder:
         return None
-    try:
-        lines = (Path(folder) / "credentials.env").read_text().splitlines()
-    except (OSError, UnicodeDecodeError):
-        return None
-    values = dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+    values = read_stack_env(Path(folder) / "credentials.env")  # the same KEY=VALUE format
     user, password = values.get("LAB_AUTH_USER"), values.get("LAB_AUTH_PASSWORD")
     return (user, password) if user and password else None
 

@@ -87,13 +87,13 @@ class Component:
         with open(log_path, "ab") as log:
             new = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=log,
                                    stderr=log, start_new_session=True)
-        _wait_exec(new.pid)
+        wait_exec(new.pid)
         (self.state_dir / "run" / f"{self.name}.pid").write_text(f"{new.pid}\n{proc_start(new.pid)}\n")
         self.pid = new.pid
         return new.pid
 
 
-def _wait_exec(pid: int, timeout: float = 10.0) -> None:
+def wait_exec(pid: int, timeout: float = 10.0) -> None:
     """Until the new process shows its command line: /proc/<pid>/cmdline is empty while the exec is
     still under way, which on a loaded machine (a cold build beside it) was seen to last long enough
     for a reader of the pid file to take the process for one that is exiting."""

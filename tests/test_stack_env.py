@@ -142,7 +142,7 @@ def test_the_shared_profile_records_itself_and_its_token_readable_by_its_owner_o
     subprocess.run(["bash", "-c", f'source "{LIB}"; lab_native_env; lab_write_stack_env native'],
                    env=clean_env(LAB_STATE_DIR=str(tmp_path), **PORTS, **env), check=True, capture_output=True, text=True)
     written = read_stack_env(tmp_path / "stack.env")
-    token = (tmp_path / "auth/credentials.env").read_text().split("LAB_OTLP_TOKEN=")[1].split()[0]
+    token = read_stack_env(tmp_path / "auth/credentials.env")["LAB_OTLP_TOKEN"]
     assert written["LAB_PROFILE"] == "shared" and written["OTEL_EXPORTER_OTLP_HEADERS"] == f"authorization=Bearer%20{token}"
     assert (tmp_path / "stack.env").stat().st_mode & 0o077 == 0
     assert written["LAB_PROMETHEUS_PORT"] == PORTS["LAB_PROMETHEUS_PORT"]

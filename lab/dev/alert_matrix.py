@@ -740,7 +740,7 @@ def render_report(m: MatrixResult | None, latency: list[LatencyRow], when: str,
             "",
             f"Exactly the expected alerts (diagonal): **{'yes' if m.is_diagonal() else 'NO'}**. "
             f"Runs took {m.run_seconds:.0f} s, the wait for alerts {m.wait_seconds:.0f} s.\n",
-            STACK_DRILLS_NOTE.replace("(results/drills.md)", "(drills.md)") + "\n",
+            STACK_DRILLS_NOTE.format(drills="drills.md") + "\n",
         ]
         if m.misses:
             out += ["## Wrong cells explained\n",
@@ -784,7 +784,7 @@ REQUEST_ONSET_NOTE = (f"For the request-level objectives (InferenceLatencySLO, I
 STACK_DRILLS_NOTE = ("The stack's own alerts (CollectorExportFailures, CollectorRefusingData, CollectorDroppingForeignMetrics, "
                      "SeriesGrowth, HeadSeriesHigh, TargetDown) watch the pipeline every run shares, so they stay quiet here; "
                      "`make drills` fires each one with a real fault, at Prometheus and at the sink: "
-                     "[results/drills.md](results/drills.md).")
+                     "[results/drills.md]({drills}).")
 
 README_BEGIN = "<!-- alert-matrix:begin -->"
 README_END = "<!-- alert-matrix:end -->"
@@ -806,7 +806,8 @@ def update_readme(readme: Path, m: MatrixResult, paced: MatrixResult | None = No
              f"{'yes' if m.is_diagonal() else 'NO'}. † = a fix that acts on the alarm (retrains on drift): its alerts "
              f"fire by design and are not counted; ‡ = fired on the way to a divergence by an alert that steps "
              f"aside once the run has a NaN, not counted. {paced_line}"
-             f"Latency and details: [results/alert-matrix.md](results/alert-matrix.md). {STACK_DRILLS_NOTE}\n{README_END}")
+             f"Latency and details: [results/alert-matrix.md](results/alert-matrix.md). "
+             f"{STACK_DRILLS_NOTE.format(drills='results/drills.md')}\n{README_END}")
     if README_BEGIN in text:
         text = re.sub(rf"{re.escape(README_BEGIN)}.*?{re.escape(README_END)}", lambda _: block, text, flags=re.S)
     else:

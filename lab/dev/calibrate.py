@@ -221,7 +221,7 @@ def serving_signals(r: ServeResult, tail: int | None = None) -> dict[str, dict]:
     ece = [0.0 if not math.isfinite(w.ece) else w.ece for w in ws]
     values = (held([w.report.drifted_share for w in ws]), held([w.report.max_psi for w in ws]),
               held([w.report.max_js for w in ws]), held(nan0), held(ece), held([w.slow_share for w in ws]),
-              held([w.errors / w.requests for w in ws]))
+              held([w.error_share for w in ws]))
     return {f"{a.name}|{a.signal}": {"value": v} for a, v in zip(SERVING_ALERTS, values)}
 
 

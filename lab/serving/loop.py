@@ -81,6 +81,11 @@ class WindowRecord:
     end_ns: int
     slow_share: float = 0.0  # share of the window's requests answered later than LATENCY_OBJECTIVE_S
 
+    @property
+    def error_share(self) -> float:
+        """Share of the window's requests that failed."""
+        return self.errors / self.requests if self.requests else 0.0
+
 
 @dataclass
 class ServeEvent:
@@ -342,19 +347,19 @@ class Server:
         j0 = 0
         while j0 < n:
             self._pace()
-            accepted = [self._t0 + self._i * self._interval]
-            deadline = accepted[0] + sv.batch_max_wait_s
+            arrivals = [self._arrival(self._i)]
+            deadline = arrivals[0] + sv.batch_max_wait_s
             j1 = j0 + 1
             while j1 < n and j1 - j0 < sv.batch_max_size:
-                arrival = self._t0 + (self._i + j1 - j0) * self._interval
+                arrival = self._arrival(self._i + j1 - j0)
                 if arrival >= deadline:
                     break
                 time.sleep(max(0.0, arrival - time.monotonic()))
-                accepted.append(arrival)
+                arrivals.append(arrival)
                 j1 += 1
-            if j1 - j0 < sv.batch_max_size and deadline > time.monotonic():  # not full: the timer sends it
+            if j1 - j0 < sv.batch_max_size:  # not full: the timer sends it
                 time.sleep(max(0.0, deadline - time.monotonic()))
-            yield j0, j1, time.monotonic() - np.array(accepted)
+            yield j0, j1, time.monotonic() - np.array(arrivals)
             j0 = j1
 
     def _virtual_batches(self, n: int):
@@ -371,10 +376,14 @@ class Server:
             yield j0, j0 + size, dispatch - dt * np.arange(size)
             j0 += size
 
+    def _arrival(self, i: int) -> float:
+        """When request i arrives on the paced clock (time.monotonic)."""
+        return self._t0 + i * self._interval
+
     def _pace(self) -> None:
         if self.fast:
             return
-        delay = self._t0 + self._i * self._interval - time.monotonic()
+        delay = self._arrival(self._i) - time.monotonic()
         if delay > 0:
             time.sleep(delay)
 

@@ -34,7 +34,7 @@ FLAGS = {
     # more of the window's requests answered later than the objective than its budget allows
     "latency_slo": lambda w: w.slow_share > LATENCY_BUDGET,
     # more of the window's requests failed than the error budget allows
-    "error_rate": lambda w: w.errors > ERROR_BUDGET * w.requests,
+    "error_rate": lambda w: w.error_share > ERROR_BUDGET,
 }
 SERVE_SIGNATURES = tuple(FLAGS)
 
@@ -89,7 +89,7 @@ def peaks(result: ServeResult) -> dict[str, float | None]:
         "min_accuracy": min(acc) if acc else None,
         "max_ece": max(ece) if ece else None,
         "max_slow_share": max((w.slow_share for w in ws), default=None),
-        "max_error_rate": max((w.errors / w.requests for w in ws if w.requests), default=None),
+        "max_error_rate": max((w.error_share for w in ws), default=None),
     }
 
 

@@ -243,14 +243,19 @@ lab_pidfile_alive() {
   fi
 }
 
+# Does <url> answer 2xx? With the shared profile's credentials where it has them
+# (LAB_CURL_CONFIG: a curl config file, never the command line).
+lab_http_ok() {
+  curl -fsS -o /dev/null --max-time 2 ${LAB_CURL_CONFIG:+-K "$LAB_CURL_CONFIG"} "$1" 2>/dev/null
+}
+
 # Wait until a URL answers 2xx, or fail after a timeout.
 #   lab_wait_http <name> <url> <timeout seconds> <log file> [pid]
 lab_wait_http() {
   local name="$1" url="$2" timeout="$3" log="$4" pid="${5:-}" deadline
   deadline=$((SECONDS + timeout))
   while ((SECONDS < deadline)); do
-    # LAB_CURL_CONFIG: the shared profile's credentials (a file, never the command line)
-    if curl -fsS -o /dev/null --max-time 2 ${LAB_CURL_CONFIG:+-K "$LAB_CURL_CONFIG"} "$url" 2>/dev/null; then
+    if lab_http_ok "$url"; then
       return 0
     fi
     if [[ -n "$pid" ]] && ! lab_pid_alive "$pid"; then

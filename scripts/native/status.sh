@@ -41,7 +41,7 @@ row() { # <name> <health url> <what to show>
       state="dead"
     fi
   fi
-  if curl -fsS -o /dev/null --max-time 2 ${LAB_CURL_CONFIG:+-K "$LAB_CURL_CONFIG"} "$url" 2>/dev/null; then health="healthy"; else health="down"; fi
+  if lab_http_ok "$url"; then health="healthy"; else health="down"; fi
   [[ "$state" == running && "$health" == healthy ]] || rc=1
   printf '  %-15s %-8s %-8s %-8s %s\n' "$name" "$pid" "$state" "$health" "$info"
 }

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from lab.practice.pipeline import StackFault, make_fault, native_stack_dir
-from lab.stackproc import Component, ComponentError, proc_start
+from lab.stackproc import Component, ComponentError, proc_start, wait_exec
 from lab.telemetry.outage import ExportGate
 
 
@@ -31,7 +31,7 @@ def stand_in(tmp_path):
     p = subprocess.Popen(["sleep", "300"], start_new_session=True)
     # as up.sh's components are by the time anything reads their pid file: exec'd (on a loaded
     # machine /proc/<pid>/cmdline stayed empty, mid-exec, long enough for find() to refuse it)
-    _wait(lambda: Path(f"/proc/{p.pid}/cmdline").read_bytes())
+    wait_exec(p.pid)
     (tmp_path / "run" / "dummy.pid").write_text(f"{p.pid}\n{proc_start(p.pid)}\n")
     yield tmp_path
     if p.poll() is None:  # our own child: never a 300 s wait below, whatever the test did

@@ -24,7 +24,7 @@ def test_the_error_budget_burns_from_the_release_and_nothing_else_moves(seed):
     o = onsets(r)
     assert o["error_rate"] == at + SUSTAINED_WINDOWS - 1
     assert all(v is None for k, v in o.items() if k != "error_rate"), o  # drift, accuracy, calibration, latency quiet
-    rate = [w.errors / w.requests for w in r.windows]
+    rate = [w.error_share for w in r.windows]
     assert all(x <= ERROR_BUDGET for x in rate[:at])
     share = load_scenario(NAME).shifts[0].share
     assert all(ERROR_BUDGET < x < 2 * share + 0.01 for x in rate[at:])  # ~4% (+ the healthy 0.2%) in every window

@@ -323,8 +323,7 @@ def test_the_shared_profile_in_compose_refuses_what_has_no_credential(engine, co
     TIMES["make up (compose, shared profile)"] = time.monotonic() - t0
     try:
         s = compose_stack
-        creds = dict(ln.split("=", 1) for ln in (engine.state_dir / "auth/credentials.env").read_text().splitlines()
-                     if "=" in ln and not ln.startswith("#"))
+        creds = read_stack_env(engine.state_dir / "auth/credentials.env")
         auth = (creds["LAB_AUTH_USER"], creds["LAB_AUTH_PASSWORD"])
         protobuf = {"Content-Type": "application/x-protobuf"}
         refused = {

@@ -37,8 +37,7 @@ def shared() -> NativeStack:
 
 
 def credentials(stack: NativeStack) -> dict[str, str]:
-    lines = (stack.state_dir / "auth" / "credentials.env").read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+    return read_stack_env(stack.state_dir / "auth" / "credentials.env")
 
 
 def basic(stack: NativeStack) -> tuple[str, str]:
