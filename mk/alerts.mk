@@ -11,7 +11,7 @@ record-alerts: $(VENV_STAMP) ## re-record every scenario (seed 0) into tests/ale
 	@$(PY) -m lab.dev.record --out tests/alerts/recordings
 
 .PHONY: alert-matrix
-alert-matrix: $(VENV_STAMP) ## every scenario on a private native stack: which alerts fire (5 training seeds --fast, 2 paced inference seeds), detection latency; results/alert-matrix.md, README (~25 min)
+alert-matrix: $(VENV_STAMP) ## every scenario on a private native stack: which alerts fire (5 training seeds --fast, 2 paced inference seeds), detection latency; results/alert-matrix.md, README (~28 min)
 	@$(PY) -m lab.dev.alert_matrix --out results --readme README.md $(ARGS)
 
 .PHONY: runbook-links
