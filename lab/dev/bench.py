@@ -1,10 +1,11 @@
 """`make bench`: instrumentation overhead and overfit onset, written to results/.
 
-    python -m lab.dev.bench --out results [--rounds 5]
+    python -m lab.dev.bench --out results [--rounds 15] [--rounds-larger 25]
 
 Overhead: the overfit scenario's model (64-256-256-10, batch 32, 600 steps) trained
 with each configuration in turn, round after round in one process so that machine
-noise hits them alike; the figure is the median over rounds of wall time per step.
+noise hits them alike; the figures are the median over rounds of wall time per step, and of
+each round's ratio to its own bare run (evaluations excluded except in the every-N rows).
   bare         forward, backward, optimiser step, loss.item()   (nothing else)
   signals      + gradient norm, rolling baselines, window statistics (no exporter, no evaluations)
   per-step     signals + the lab's OTel recording (no probes/evaluations)
@@ -47,8 +48,8 @@ from lab.training.loop import Trainer
 NEVER = 10**9
 
 
-# A model ~30x the overfit MLP's step cost, to show how the fixed per-step cost scales.
-LARGER = ["model.hidden=[1024, 1024]", "train.batch_size=128", "data.train_size=1297", "train.epochs=2"]
+# A model ~12x the overfit MLP's step cost, to show how the fixed per-step cost scales.
+LARGER = ["model.hidden=[1024, 1024]", "train.batch_size=128", "data.train_size=1297", "train.epochs=6"]
 
 
 def tensorboard_path() -> tuple[Path | None, str]:
@@ -86,43 +87,72 @@ class TensorBoardObserver(BaseObserver):
 _WRITER: list = []  # torch.utils.tensorboard.SummaryWriter, once tensorboard is importable
 
 
+def _per_step(r) -> float:
+    """Seconds per step of what a step pays: a run ends with one evaluation whatever the cadence,
+    which is not a per-step cost (the every-N rows count evaluations)."""
+    return (r.wall_s - r.eval_s) / r.steps
+
+
 def _one(config: str, seed: int, extra: list[str] = ()) -> float:
     every = {"bare": None, "signals": NEVER, "tensorboard": NEVER, "per-step": NEVER,
              "every-1": 1, "every-5": 5, "every-25": 25}[config]
     if every is None:
         spec = load_scenario("overfit", overrides=list(extra))
-        t = Trainer(spec, seed, fast=True, instrument=False)
-        r = t.run()
-        return r.wall_s / r.steps
+        return _per_step(Trainer(spec, seed, fast=True, instrument=False).run())
     if config in ("signals", "tensorboard"):
         spec = load_scenario("overfit", overrides=[*extra, f"train.eval_every={every}"])
         with tempfile.TemporaryDirectory() as logdir:
             observers = [TensorBoardObserver(_WRITER[0], logdir)] if config == "tensorboard" else []
             r = Trainer(spec, seed, fast=True, observers=observers).run()
-        return r.wall_s / r.steps
+        return _per_step(r)
     spec = load_scenario("overfit", overrides=[*extra, f"train.eval_every={every}"])
     tel = Telemetry(RunIdentity("overfit", "fault", seed), otlp=False, metric_readers=[InMemoryMetricReader()],
                     span_exporters=[InMemorySpanExporter()], log_exporters=[InMemoryLogRecordExporter()])
     r = Trainer(spec, seed, fast=True, observers=[TelemetryObserver(tel)]).run()
     tel.shutdown()
-    return r.wall_s / r.steps
+    return _per_step(r) if every == NEVER else r.wall_s / r.steps
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _quartiles(v: list[float]) -> tuple[float, float]:
+    q = statistics.quantiles(v, n=4, method="inclusive")
+    return q[0], q[2]
 
 
 def overhead(rounds: int, extra: list[str] = (),
              configs=("bare", "signals", "per-step", "tensorboard", "every-1", "every-5", "every-25")) -> dict:
+    """ms/step of each configuration over rounds, and its overhead against the bare loop.
+
+    The overhead is the median over rounds of each round's own ratio to that round's bare
+    run (the two ran back to back): on a shared 2-core VM a run's speed drifts by up to ±10%
+    from one second to the next, which a ratio of two overall medians would add to the
+    figure, while neighbouring runs drift alike. The interquartile range of those ratios
+    says how far to trust a difference of a few percent.
+    """
     configs = [c for c in configs if c != "tensorboard" or _WRITER]
     _one("bare", 0, extra)  # warm-up: imports, allocator, dataset cache
     samples: dict[str, list[float]] = {c: [] for c in configs}
     for rnd in range(rounds):
         for c in (configs if rnd % 2 == 0 else reversed(configs)):
             samples[c].append(_one(c, rnd, extra))
-    med = {c: statistics.median(v) for c, v in samples.items()}
     out = {}
     for c in configs:
-        out[c] = {"median_ms_per_step": round(med[c] * 1e3, 4),
+        ratios = [(t / bare - 1) * 100 for t, bare in zip(samples[c], samples["bare"])]
+        q1, q3 = _quartiles(ratios)
+        out[c] = {"median_ms_per_step": round(statistics.median(samples[c]) * 1e3, 4),
                   "min_ms_per_step": round(min(samples[c]) * 1e3, 4),
                   "max_ms_per_step": round(max(samples[c]) * 1e3, 4),
-                  "overhead_vs_bare_pct": round((med[c] / med["bare"] - 1) * 100, 1)}
+                  "overhead_vs_bare_pct": round(statistics.median(ratios), 1),
+                  "overhead_q1_pct": round(q1, 1), "overhead_q3_pct": round(q3, 1)}
     return out
 
 
@@ -148,7 +178,9 @@ def onset(seeds: int, paced: bool) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m lab.dev.bench", description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("results"))
-    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=15, help="rounds on the overfit model")
+    p.add_argument("--rounds-larger", type=int, default=25,
+                   help="rounds on the larger model, whose run-to-run spread is wider")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--skip-paced", action="store_true", help="skip the paced onset measurement (~2 min)")
     args = p.parse_args(argv)
@@ -161,10 +193,10 @@ def main(argv=None) -> int:
         _WRITER.append(SummaryWriter)
     print(f"measuring instrumentation overhead ({tb_note}) ...", flush=True)
     res = {"lab_version": lab.__version__, "torch": torch.__version__, "python": platform.python_version(),
-           "machine": f"{platform.machine()} {torch.get_num_threads()} torch thread(s)", "tensorboard": tb_note,
+           "machine": f"{_cpu_model()}, {os.cpu_count()} cores, {platform.machine()}, {torch.get_num_threads()} torch thread(s)", "tensorboard": tb_note,
            "date": time.strftime("%Y-%m-%d %H:%M:%S"), "overhead": overhead(args.rounds)}
     print("measuring instrumentation overhead on a larger model ...", flush=True)
-    res["overhead_larger"] = overhead(args.rounds, LARGER, ("bare", "signals", "per-step", "tensorboard", "every-5",
+    res["overhead_larger"] = overhead(args.rounds_larger, LARGER, ("bare", "signals", "per-step", "tensorboard", "every-5",
                                                             "every-25"))
     print("measuring overfit onset (--fast) ...", flush=True)
     res["onset_fast"] = onset(args.seeds, paced=False)
@@ -180,19 +212,26 @@ def main(argv=None) -> int:
     return 0
 
 
+def _table(rows: dict) -> list[str]:
+    lines = ["| configuration | ms/step median | min | max | overhead vs bare (median of rounds) | quartiles |",
+             "|---|---|---|---|---|---|"]
+    for c, v in rows.items():
+        lines.append(f"| {c} | {v['median_ms_per_step']} | {v['min_ms_per_step']} | {v['max_ms_per_step']} | "
+                     f"{v['overhead_vs_bare_pct']:+.1f}% | {v['overhead_q1_pct']:+.1f}% to {v['overhead_q3_pct']:+.1f}% |")
+    return lines
+
+
 def render(res: dict) -> str:
     lines = [f"# Benchmark results ({res['date']})", "",
              f"lab {res['lab_version']}, torch {res['torch']}, Python {res['python']}, {res['machine']}; "
              f"peak RSS {res['max_rss_mib']} MiB; took {res['bench_seconds']} s. Produced by `make bench`.", "",
-             "## Instrumentation overhead (overfit model, 600 steps, median over rounds)", "",
-             "| configuration | ms/step (median) | min | max | overhead vs bare |", "|---|---|---|---|---|"]
-    for c, v in res["overhead"].items():
-        lines.append(f"| {c} | {v['median_ms_per_step']} | {v['min_ms_per_step']} | {v['max_ms_per_step']} | {v['overhead_vs_bare_pct']}% |")
-    lines += ["", "## The same on a larger model (64-1024-1024-10, batch 128, 1,297 samples, 2 epochs)", "",
-              "| configuration | ms/step (median) | min | max | overhead vs bare |", "|---|---|---|---|---|"]
-    for c, v in res.get("overhead_larger", {}).items():
-        lines.append(f"| {c} | {v['median_ms_per_step']} | {v['min_ms_per_step']} | {v['max_ms_per_step']} | {v['overhead_vs_bare_pct']}% |")
-    lines += ["", "`signals` is the signals alone (gradient norm, rolling baselines, window statistics, no exporter); "
+             "## Instrumentation overhead (overfit model, 600 steps)", "",
+             *_table(res["overhead"]),
+             "", "## The same on a larger model (64-1024-1024-10, batch 128, 1,297 samples, 6 epochs: 66 steps)", "",
+             *_table(res.get("overhead_larger", {}))]
+    lines += ["", "Per step means the run's wall time without its evaluations, over its steps; every run ends with one "
+              "evaluation whatever its cadence, which is not a per-step cost. The every-N rows count their evaluations.",
+              "", "`signals` is the signals alone (gradient norm, rolling baselines, window statistics, no exporter); "
               "`per-step` is what every step of a lab run pays (the signals and the OTel recording); `tensorboard` is "
               f"the same signals with {res.get('tensorboard', 'TensorBoard')}'s SummaryWriter logging loss, gradient "
               "norm and learning rate every step instead of OTel, what people use instead; `every-N` adds the",

@@ -3,7 +3,7 @@
 Instruments come from the catalogue's factory (lab.telemetry.catalogue.create).
 Per-step values are not exported per step: evaluation-cadence values use
 synchronous gauges, per-step values are kept as the peak over the export
-interval (lab.training.signals.IntervalPeak) and read by observable callbacks.
+interval (lab.training.signals.IntervalPeaks) and read by observable callbacks.
 Epoch spans open at an epoch's first step and close at the next epoch's first step
 (or the run's end).
 """
@@ -22,7 +22,7 @@ from lab.telemetry.catalogue import create
 from lab.telemetry.observer import BaseObserver
 from lab.telemetry.otel import Telemetry
 from lab.training.loop import EvalRecord, Event, RunResult, StepRecord, Trainer
-from lab.training.signals import IntervalPeak
+from lab.training.signals import IntervalPeaks
 
 _EVENT_SEVERITY = {
     "nonfinite": SeverityNumber.ERROR,
@@ -44,7 +44,7 @@ class TelemetryObserver(BaseObserver):
     def __init__(self, telemetry: Telemetry):
         self.t = telemetry
         m = telemetry.meter
-        self._peaks = {k: IntervalPeak() for k in ("batch_loss", "loss_ratio", "grad_norm", "grad_ratio", "lr")}
+        self._peaks = IntervalPeaks(("batch_loss", "loss_ratio", "grad_norm", "grad_ratio", "lr"))
         self._latest: dict[str, float | None] = {"baseline": None, "progress": None, "running": None}
         # Best training loss so far against the first evaluation's (the `stalled` signature).
         self._first_train_loss: float | None = None
@@ -61,7 +61,7 @@ class TelemetryObserver(BaseObserver):
 
         def observable(name, key, source):
             def read():
-                v = source[key].read() if isinstance(source[key], IntervalPeak) else source[key]
+                v = source.read(key) if isinstance(source, IntervalPeaks) else source[key]
                 # The SDK refuses non-finite values; skip them explicitly (no warning spam).
                 return [] if v is None or not math.isfinite(v) else [Observation(v)]
 
@@ -90,6 +90,7 @@ class TelemetryObserver(BaseObserver):
         self.step_duration = create(m, "ml.training.step.duration")
         self._run_span: Span | None = None
         self._epoch_span: Span | None = None
+        self._epoch_ctx = None  # the epoch span's context, made once per epoch rather than per step
         self._epoch = 0
 
     # -- spans ----------------------------------------------------------------------
@@ -112,20 +113,19 @@ class TelemetryObserver(BaseObserver):
         self._counts["epochs"] = epoch - 1  # the epochs before this one are complete
         self._epoch_span = self.t.tracer.start_span("epoch", context=trace.set_span_in_context(self._run_span),
                                                     attributes={"lab.epoch": epoch})
+        self._epoch_ctx = trace.set_span_in_context(self._epoch_span)
 
     def _end_epoch(self) -> None:
         if self._epoch_span:
             self._epoch_span.end()
-            self._epoch_span = None
+            self._epoch_span = self._epoch_ctx = None
 
     # -- metrics --------------------------------------------------------------------
     def on_unit(self, rec: StepRecord) -> None:
         if rec.epoch != self._epoch:
             self._start_epoch(rec.epoch)
         # interval peaks of finite values only (NaN/inf steps are counted below, not plotted)
-        for key, v in (("batch_loss", rec.loss), ("loss_ratio", rec.loss_ratio), ("grad_norm", rec.grad_norm),
-                       ("grad_ratio", rec.grad_ratio), ("lr", rec.lr)):
-            self._peaks[key].update(v)
+        self._peaks.update((rec.loss, rec.loss_ratio, rec.grad_norm, rec.grad_ratio, rec.lr))
         if not math.isnan(rec.grad_baseline):
             self._latest["baseline"] = rec.grad_baseline
         self._latest["progress"] = rec.step / rec.planned_steps
@@ -133,7 +133,7 @@ class TelemetryObserver(BaseObserver):
         self._counts["samples"] += rec.batch_size
         # in the epoch span's context, so the histogram keeps exemplars that carry the run's trace id
         # (the SDK's default exemplar filter is trace-based); Grafana links them to Jaeger
-        self.step_duration.record(rec.duration_s, context=self._ctx())
+        self.step_duration.record(rec.duration_s, context=self._epoch_ctx)
         if rec.nonfinite:
             self._counts["nonfinite"] += 1
 

@@ -47,32 +47,40 @@ class RollingMean:
         self.total += value
 
 
-class IntervalPeak:
-    """Highest value since the exporter last read it.
+class IntervalPeaks:
+    """Highest value of each named quantity since the exporter last read it.
 
     A gauge sampled once per export interval would miss a spike lasting a few
-    steps; this keeps the peak and hands it to the next collection. With no new
-    value since the last read it repeats the last peak so the series stays fresh.
-    Only finite values count: the spike that precedes a NaN in the same interval
-    is what a divergence looks like on the way, and NaN cannot be exported anyway
-    (the non-finite step counter carries the divergence itself).
+    steps; this keeps each quantity's peak and hands it to the next collection.
+    With no new value since the last read it repeats the last peak so the series
+    stays fresh. Only finite values count: the spike that precedes a NaN in the
+    same interval is what a divergence looks like on the way, and NaN cannot be
+    exported anyway (the non-finite step counter carries the divergence itself).
+    One lock for all quantities: a step updates them together (one acquire per step),
+    the exporter's thread reads them.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
         self._lock = threading.Lock()
-        self._peak: float | None = None
-        self._last_reported: float | None = None
+        self._peak: dict[str, float | None] = dict.fromkeys(names)
+        self._last_reported: dict[str, float | None] = dict.fromkeys(names)
 
-    def update(self, value: float) -> None:
+    def update(self, values: tuple[float, ...]) -> None:
+        """One value per name, in the order of `names`."""
+        peak = self._peak
         with self._lock:
-            if math.isfinite(value) and (self._peak is None or value > self._peak):
-                self._peak = value
+            for name, value in zip(self.names, values):
+                if math.isfinite(value):
+                    old = peak[name]
+                    if old is None or value > old:
+                        peak[name] = value
 
-    def read(self) -> float | None:
+    def read(self, name: str) -> float | None:
         with self._lock:
-            if self._peak is not None:
-                self._last_reported, self._peak = self._peak, None
-            return self._last_reported
+            if self._peak[name] is not None:
+                self._last_reported[name], self._peak[name] = self._peak[name], None
+            return self._last_reported[name]
 
 
 class OverfitTracker:

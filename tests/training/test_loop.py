@@ -10,7 +10,7 @@ from lab.specs.loader import build_spec
 from lab.specs.training import ModelSpec
 from lab.telemetry.observer import BaseObserver
 from lab.thresholds import MAX_NONFINITE_STREAK
-from lab.training.loop import Trainer, global_grad_norm
+from lab.training.loop import UNIT_BURST, Trainer, TrainWindow, global_grad_norm
 from lab.training.models import build_model
 from lab.training.run import run_training
 
@@ -91,3 +91,61 @@ def test_progress_is_told_before_the_first_step_and_reaches_stderr_not_stdout(ti
     out, err = capsys.readouterr()
     assert err.index("loading data ...") < err.index("building the model ...")
     assert "loading data" not in out and out.startswith("tiny (fault)")  # the run itself starts stdout
+
+
+class _Sequence(BaseObserver):
+    """Everything the loop reports, in the order it arrives."""
+
+    def __init__(self):
+        self.seen = []
+
+    def on_unit(self, rec):
+        self.seen.append(("unit", rec.step, rec.loss, rec.grad_norm))
+
+    def on_report(self, rec):
+        self.seen.append(("report", rec.step, rec.train_loss, rec.train_acc))
+
+    def on_event(self, ev):
+        self.seen.append(("event", ev.step, ev.name))
+
+
+def test_fast_runs_hand_over_steps_in_bursts_without_reordering_anything(tiny_raw):
+    # --fast dispatches step records in bursts; paced runs one by one: the observers must see
+    # the same units, reports and events in the same order either way
+    tiny_raw["train"].update(epochs=14, eval_every=7)
+    tiny_raw["faults"] = [{"kind": "lr_burst", "at_step": 9, "steps": 2, "factor": 3.0}]
+    fast, paced = _Sequence(), _Sequence()
+    Trainer(build_spec(tiny_raw), 3, fast=True, observers=[fast]).run()
+    Trainer(build_spec(tiny_raw), 3, fast=False, speed=1e6, observers=[paced]).run()
+    assert fast.seen == paced.seen
+    kinds = [s[0] for s in fast.seen]
+    assert kinds.count("unit") > 2 * UNIT_BURST and "event" in kinds and "report" in kinds
+
+
+def test_an_interrupt_mid_burst_still_delivers_every_step(tiny_raw):
+    tiny_raw["train"].update(epochs=6, eval_every=1000)
+
+    class StopAt(_Sequence):
+        def on_unit(self, rec):
+            super().on_unit(rec)
+            if rec.step == 5:
+                raise KeyboardInterrupt
+
+    obs, later = StopAt(), _Sequence()
+    r = Trainer(build_spec(tiny_raw), 0, fast=True, observers=[obs, later]).run()
+    assert r.stopped == "interrupted"
+    units = [s[1] for s in later.seen if s[0] == "unit"]
+    assert units == list(range(1, r.steps + 1))  # none lost, none twice, in order
+
+
+def test_train_window_accuracy_is_the_same_folded_or_not():
+    torch.manual_seed(0)
+    batches = [(torch.randn(8, 3), torch.randint(0, 3, (8,))) for _ in range(11)]
+    expected = sum(int((lg.argmax(1) == y).sum()) for lg, y in batches) / 88
+    for fold in (1, 4, 256):
+        w = TrainWindow()
+        w.FOLD = fold
+        for lg, y in batches:
+            w.add(0.5, lg, y)
+        assert w.take() == (pytest.approx(0.5), pytest.approx(expected))
+    assert math.isnan(TrainWindow().take()[1])

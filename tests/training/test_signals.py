@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from lab.training.signals import IntervalPeak, OverfitTracker, RollingMean, overfitting
+from lab.training.signals import IntervalPeaks, OverfitTracker, RollingMean, overfitting
 
 
 def test_rolling_mean_uses_the_last_window_and_skips_non_finite():
@@ -26,26 +26,36 @@ def test_judge_compares_with_the_previous_values_then_remembers():
 
 
 def test_interval_peak_reports_the_max_then_resets_and_repeats_when_idle():
-    p = IntervalPeak()
-    assert p.read() is None
+    p = IntervalPeaks(("x",))
+    assert p.read("x") is None
     for v in (1.0, 5.0, 2.0):
-        p.update(v)
-    assert p.read() == 5.0
-    p.update(0.5)
-    assert p.read() == 0.5  # reset after the previous read
-    assert p.read() == 0.5  # nothing new: repeat, so the series stays fresh
+        p.update((v,))
+    assert p.read("x") == 5.0
+    p.update((0.5,))
+    assert p.read("x") == 0.5  # reset after the previous read
+    assert p.read("x") == 0.5  # nothing new: repeat, so the series stays fresh
 
 
 def test_interval_peak_keeps_the_finite_spike_before_a_nan():
     # the precursor of a divergence reaches Prometheus even when the NaN follows in the same interval
-    p = IntervalPeak()
-    p.update(1.0)
-    p.update(1e9)
-    p.update(math.nan)
-    p.update(math.inf)
-    assert p.read() == 1e9
-    p.update(math.nan)
-    assert p.read() == 1e9  # only non-finite steps since: the last peak repeats
+    p = IntervalPeaks(("x",))
+    p.update((1.0,))
+    p.update((1e9,))
+    p.update((math.nan,))
+    p.update((math.inf,))
+    assert p.read("x") == 1e9
+    p.update((math.nan,))
+    assert p.read("x") == 1e9  # only non-finite steps since: the last peak repeats
+
+
+def test_interval_peaks_keep_each_quantity_apart():
+    p = IntervalPeaks(("a", "b"))
+    p.update((1.0, 9.0))
+    p.update((3.0, math.nan))
+    assert p.read("a") == 3.0
+    p.update((2.0, 4.0))
+    assert (p.read("a"), p.read("b")) == (2.0, 9.0)  # b was not read before: its peak spans both steps
+    assert p.read("b") == 9.0  # nothing new since: repeated
 
 
 def test_overfit_tracker_ratio_running_min_and_stall():
