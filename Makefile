@@ -9,6 +9,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 UV_VERSION := 0.13.9
+# make test's pytest-xdist workers, whole modules each: most stack tests wait on alerts and
+# paced runs, so 3 workers overlap those waits on 2 cores (TEST_WORKERS=0: one process).
+TEST_WORKERS ?= 3
 # Stamp depends on the lock so a changed lock re-syncs the venv.
 # `lab` as users run it from make: Ctrl-C is held back (GNU env) until lab/__main__.py has its
 # handler, so an interrupt in the interpreter's first milliseconds also ends with 130, no traceback.
@@ -68,7 +71,7 @@ lint: $(VENV_STAMP) ## ruff on lab/ and tests/ (pyflakes, pycodestyle errors, im
 	@$(PY) -m ruff check lab tests
 
 test: lint ## lint, then the whole test suite (unit, scenario seeds, end-to-end on the native stack)
-	@$(PY) -m pytest tests --durations=15 $(PYTEST_ARGS)
+	@$(PY) -m pytest tests --durations=15 -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 test-lab: $(VENV_STAMP) ## the Python and scenario tests, no stack (`-m "not stack"`: markers are set by directory)
 	@$(PY) -m pytest tests -m "not stack" $(PYTEST_ARGS)

@@ -59,6 +59,23 @@ def _components(item: pytest.Item) -> list[str]:
     return [c for name in item.fixturenames for c in FIXTURE_COMPONENTS.get(name, ())]
 
 
+def _missing_at_start(config) -> list[str]:
+    """The components not built when the run began. Under pytest-xdist the controller asks once
+    and hands the answer to every worker (pytest_configure_node): each worker must sort its
+    tests the same way, even after another worker's background build has finished something."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and "lab_missing" in workerinput:
+        return workerinput["lab_missing"]
+    if not hasattr(config, "_lab_missing"):
+        config._lab_missing = missing_native(*BUILD_RANK)
+    return config._lab_missing
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    node.workerinput["lab_missing"] = _missing_at_start(node.config)
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     tests = Path(__file__).parent
     for item in items:
@@ -66,14 +83,38 @@ def pytest_collection_modifyitems(config, items) -> None:
         marker = MARKERS_BY_DIRECTORY.get(parts[0]) if len(parts) > 1 else None
         if marker:
             item.add_marker(marker)
-    # Modules run by the most one of their tests needs built (BUILD_RANK), directory order
-    # within a rank: the tests needing no binary run while the background build works. Whole
-    # modules move, so module-scoped fixtures (the Docker engine) are set up once.
+    # Modules run by the most one of their tests still needs built (BUILD_RANK; everything is
+    # rank 0 once built), then the longest modules first, then directory order: the tests
+    # needing no binary run while the background build works, and `make test`'s workers
+    # (pytest-xdist, whole modules per worker) start the long waits early and end together.
+    # Whole modules move, so module-scoped fixtures (the Docker engine) are set up once.
+    missing = set(_missing_at_start(config))
     rank: dict[str, int] = {}
     for item in items:
-        needs = [BUILD_RANK[c] for c in _components(item)]
-        rank[item.nodeid.split("::")[0]] = max([rank.get(item.nodeid.split("::")[0], 0), *needs])
-    items.sort(key=lambda item: rank[item.nodeid.split("::")[0]])
+        module = item.nodeid.split("::")[0]
+        needs = [BUILD_RANK[c] for c in _components(item) if c in missing]
+        rank[module] = max([rank.get(module, 0), *needs])
+
+    def order(item: pytest.Item) -> tuple[int, int]:
+        module = item.nodeid.split("::")[0]
+        long = LONGEST_FIRST.index(module) if module in LONGEST_FIRST else len(LONGEST_FIRST)
+        return rank[module], long
+
+    items.sort(key=order)
+
+
+# The modules that take longest in `make test` (--durations, 2026-12-05: the alert matrix
+# ~6 min, the drills ~2.5, the compose stack ~2.3, the collector outage, the panel contract
+# and the overload drill ~1 each): started first, so that no worker is left with one of them
+# at the end.
+LONGEST_FIRST = [
+    "tests/dev/test_alert_matrix.py",
+    "tests/e2e/test_drills.py",
+    "tests/stack/test_compose_stack.py",
+    "tests/e2e/test_collector_outage.py",
+    "tests/dev/test_panel_contract.py",
+    "tests/e2e/test_overload.py",
+]
 
 
 _BACKGROUND = pytest.StashKey[subprocess.Popen]()
@@ -85,6 +126,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     wanted = list(dict.fromkeys(c for item in session.items for c in _components(item)))
     missing = missing_native(*wanted) if wanted else []
+    # Under pytest-xdist every worker builds; worker k starts k components further down the
+    # list, so the workers build different components at once (a per-component lock in
+    # build.sh makes the others wait for, then skip, what one of them is building).
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    shift = int(worker[2:]) % len(missing) if missing and worker[2:].isdigit() else 0
+    missing = missing[shift:] + missing[:shift]
     if missing:
         session.config.stash[_BACKGROUND] = background_build(missing)
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
