@@ -16,7 +16,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+
+import pytest
 
 from lab.repo import ROOT
 from lab.telemetry.otel import LAB_INTERVAL_SECONDS
@@ -24,11 +27,24 @@ from lab.telemetry.otel import LAB_INTERVAL_SECONDS
 HOST = socket.gethostname()
 OUTAGE_S = 20
 
+@pytest.fixture(scope="module")
+def native_stack(own_stack):
+    """This module breaks its stack on purpose: one of its own (tests/e2e/conftest.py)."""
+    return own_stack
+
 
 def _start(native_stack, scenario: str, summary, *args: str) -> subprocess.Popen:
+    # unbuffered: the test reads the run's lines while it runs
     return subprocess.Popen([sys.executable, "-m", "lab", "run", scenario, "--plain", "--summary-json", str(summary), *args],
-                            cwd=ROOT, env={**os.environ, **native_stack.otel_env()},
+                            cwd=ROOT, env={**os.environ, **native_stack.otel_env(), "PYTHONUNBUFFERED": "1"},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _read_lines(stream) -> tuple[list[str], threading.Thread]:
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(stream), daemon=True)
+    reader.start()
+    return lines, reader
 
 
 def _sample_times(native_stack, instance: str, since: float) -> list[float]:
@@ -44,7 +60,12 @@ def test_a_run_streams_through_a_late_collector_and_a_20_s_outage(native_stack, 
     # --telemetry auto, and no collector when the run starts: it probes and holds its batches
     with native_stack.component_down("otel-collector"):
         p = _start(native_stack, "healthy", summary, "--speed", "3", "--telemetry", "auto")
-        time.sleep(20)  # start-up takes ~5 s: the run is well under way, its first exports held
+        out_lines, out_reader = _read_lines(p.stdout)
+        err_lines, err_reader = _read_lines(p.stderr)
+        # Under way (its first evaluation is 1.4 s into the run; start-up takes 5 s, a minute on
+        # a machine busy compiling), then two export intervals more: its first exports are held.
+        native_stack.poll("the run's first evaluation", lambda: any(ln.startswith("step ") for ln in out_lines), 180)
+        time.sleep(2 * LAB_INTERVAL_SECONDS + 2)
     appeared = time.time()
     try:
         native_stack.wait_for_series(f'ml_training_steps_total{{instance="{instance}"}} > 0 '
@@ -55,7 +76,10 @@ def test_a_run_streams_through_a_late_collector_and_a_20_s_outage(native_stack, 
         with native_stack.component_down("otel-collector", signal.SIGTERM) as down_at:
             time.sleep(OUTAGE_S)
         up_at = time.time()
-        out, err = p.communicate(timeout=180)
+        p.wait(timeout=180)
+        out_reader.join(30)
+        err_reader.join(30)
+        out, err = "".join(out_lines), "".join(err_lines)
     finally:
         p.kill()
     assert p.returncode == 0, err

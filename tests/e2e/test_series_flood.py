@@ -14,6 +14,7 @@ The junk stays in this test stack's Prometheus only.
 
 import time
 
+import pytest
 import requests
 
 from lab.dev.stack import otlp_gauge_request
@@ -21,6 +22,11 @@ from lab.thresholds import SERIES_GROWTH_5M
 
 JUNK_SERIES = 12_000
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
+
+@pytest.fixture(scope="module")
+def native_stack(own_stack):
+    """This module breaks its stack on purpose: one of its own (tests/e2e/conftest.py)."""
+    return own_stack
 
 
 def _head_series(native_stack) -> float:

@@ -20,6 +20,11 @@ from lab.stackproc import Component
 HOST = socket.gethostname()
 INSTANCE = f"{HOST}:mystery:case"
 
+@pytest.fixture(scope="module")
+def native_stack(own_stack):
+    """This module breaks its stack on purpose: one of its own (tests/e2e/conftest.py)."""
+    return own_stack
+
 
 def _run_case(native_stack, kind: str):
     before = Component.find(native_stack.state_dir, STACK_FAULTS[kind][0]).pid
