@@ -5,10 +5,15 @@ Markers (pyproject.toml): every test under tests/stack, tests/e2e and tests/dev 
 ``slow`` (it trains several seeds). `pytest -m "not stack"` therefore never starts a stack.
 
 Order and builds: test modules run by what they need built (none first, then promtool, pint
-and compose-check, then the whole native stack, then Docker Compose), and the session starts
-``scripts/native/build.sh --sequential`` for what is missing, in that order, at the lowest CPU
-priority, before its first test. On a cold machine the builds thus use the CPU that the tests
-needing nothing leave idle; a fixture waits only for its own component's build.
+and compose-check, then the whole native stack, then Docker Compose), the longest modules
+first within that, and the session starts ``scripts/native/build.sh --sequential`` for what
+is missing, in that order, at the lowest CPU priority, before its first test. On a cold
+machine the builds thus use the CPU that the tests needing nothing leave idle; a fixture
+waits only for its own component's build.
+
+Workers: `make test` runs whole modules on pytest-xdist workers (TEST_WORKERS, 3). Each worker
+is a session of its own: its own ``native_stack`` and its own background build (starting at a
+different component, so cold builds run side by side; build.sh locks each component).
 
 Fixtures (session-scoped, so a session builds and starts things at most once):
 

@@ -124,8 +124,20 @@ def _cpu_model() -> str:
 
 
 def _quartiles(v: list[float]) -> tuple[float, float]:
+    if len(v) < 2:
+        return v[0], v[0]
     q = statistics.quantiles(v, n=4, method="inclusive")
     return q[0], q[2]
+
+
+def _count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to 1000, got {text!r}") from None
+    if not 1 <= n <= 1000:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to 1000, got {text!r}")
+    return n
 
 
 def overhead(rounds: int, extra: list[str] = (),
@@ -178,10 +190,10 @@ def onset(seeds: int, paced: bool) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m lab.dev.bench", description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("results"))
-    p.add_argument("--rounds", type=int, default=15, help="rounds on the overfit model")
-    p.add_argument("--rounds-larger", type=int, default=25,
+    p.add_argument("--rounds", type=_count, default=15, help="rounds on the overfit model")
+    p.add_argument("--rounds-larger", type=_count, default=25,
                    help="rounds on the larger model, whose run-to-run spread is wider")
-    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--seeds", type=_count, default=5)
     p.add_argument("--skip-paced", action="store_true", help="skip the paced onset measurement (~2 min)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)  # as lab run does

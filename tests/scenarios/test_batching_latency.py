@@ -36,8 +36,9 @@ def test_the_release_misses_the_latency_objective_and_nothing_else_moves(seed):
     assert all(w.slow_share == 0 for w in before)
     # A 150 ms timer at 100 requests/s: waits spread over 0-150 ms, about 40% past 100 ms.
     assert all(0.25 < w.slow_share < 0.6 for w in after)
-    # The model is not slower: before the release a request takes well under a millisecond.
-    assert np.median(np.concatenate([window_latencies(r, w) for w in range(at)])) < 1e-3
+    # The model is not slower: before the release a request takes well under a millisecond
+    # (1.5 ms on a machine busy compiling), a small fraction of the objective.
+    assert np.median(np.concatenate([window_latencies(r, w) for w in range(at)])) < LATENCY_OBJECTIVE_S / 20
     # p99, not the maximum: a forward pass is timed for real, and a busy machine can stall one
     assert np.percentile(r.latencies, 99) < r.spec.server.batch_max_wait_s + 0.05
     assert r.errors < 0.01 * r.requests
