@@ -35,8 +35,10 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,6 +64,17 @@ MARKERS_BY_DIRECTORY = {"stack": "stack", "e2e": "stack", "dev": "stack", "scena
 
 def _components(item: pytest.Item) -> list[str]:
     return [c for name in item.fixturenames for c in FIXTURE_COMPONENTS.get(name, ())]
+
+
+def pytest_configure(config) -> None:
+    # Instance slots are host-wide (lab/telemetry/slots.py); each xdist worker has its own stacks,
+    # so its runs (in-process and `lab run` children, which inherit this) take slots of their own.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and "LAB_SLOTS_DIR" not in os.environ:
+        slots = Path(tempfile.gettempdir()) / f"ml-obs-lab-slots-{os.getpid()}-{worker}"
+        slots.mkdir(exist_ok=True)
+        os.environ["LAB_SLOTS_DIR"] = str(slots)
+        config.add_cleanup(lambda: shutil.rmtree(slots, ignore_errors=True))
 
 
 def _missing_at_start(config) -> list[str]:

@@ -12,6 +12,9 @@ level of concurrency ever reached, not per run.
 
 The directory is shared by every user of the host (`<tmp>/ml-obs-lab-slots`, sticky and
 world-writable like /tmp), because runs of all users land in the same stack's series.
+LAB_SLOTS_DIR names another one for runs that land in a stack of their own: `make test`'s
+workers each run a private stack, so each gets its own directory (tests/conftest.py), and a
+worker's run is not pushed to `<key>:2` by another worker's run of the same scenario.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ MAX_SLOTS = 64  # more concurrent runs of one scenario than any classroom has
 class InstanceSlot:
     """The instance id of one run, held until release() (or the process's end)."""
 
-    def __init__(self, key: str, directory: Path = SLOTS_DIR) -> None:
+    def __init__(self, key: str, directory: Path | None = None) -> None:
+        directory = directory or Path(os.environ.get("LAB_SLOTS_DIR") or SLOTS_DIR)
         self.key = key
         self._fd: int | None = None
         self.number = 0

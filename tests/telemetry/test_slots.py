@@ -44,3 +44,15 @@ def test_an_unusable_directory_still_gives_a_distinct_instance(tmp_path):
     blocked.write_text("not a directory")
     s = InstanceSlot("h:healthy:fault", blocked)
     assert s.instance_id.startswith("h:healthy:fault:pid")
+
+
+def test_lab_slots_dir_gives_runs_of_a_private_stack_their_own_slots(tmp_path, monkeypatch):
+    # make test's workers each run their own stack: a worker's run must not be pushed to `:2`
+    # by another worker's run of the same scenario
+    elsewhere = InstanceSlot("host:healthy:fault", tmp_path / "other")
+    (tmp_path / "mine").mkdir()
+    monkeypatch.setenv("LAB_SLOTS_DIR", str(tmp_path / "mine"))
+    with InstanceSlot("host:healthy:fault") as mine:
+        assert mine.instance_id == "host:healthy:fault"
+        assert list((tmp_path / "mine").glob("*.lock"))
+    elsewhere.release()
