@@ -27,7 +27,7 @@ Fixtures (session-scoped, so a session builds and starts things at most once):
 - ``tiny_raw``, ``tiny_spec``: a tiny but real training scenario (raw dict, validated spec).
 - ``native_stack``: a running native stack on free ports in a temporary state directory
   (lab.dev.stack.private_native_stack, whose docstring lists the helpers), stopped at the
-  end of the session.
+  end of the session; ``own_stack``: the same for one module.
 """
 
 from __future__ import annotations
@@ -77,21 +77,25 @@ def pytest_configure(config) -> None:
         config.add_cleanup(lambda: shutil.rmtree(slots, ignore_errors=True))
 
 
-def _missing_at_start(config) -> list[str]:
-    """The components not built when the run began. Under pytest-xdist the controller asks once
-    and hands the answer to every worker (pytest_configure_node): each worker must sort its
-    tests the same way, even after another worker's background build has finished something."""
+_MISSING = pytest.StashKey[list[str]]()
+
+
+def _missing_at_start(config, components: list[str]) -> list[str]:
+    """Which of `components` were not built when the run began, asked once per run. Under
+    pytest-xdist the controller asks for every component and hands the answer to each worker
+    (pytest_configure_node): the workers must sort their tests alike, even after one worker's
+    background build has finished something."""
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and "lab_missing" in workerinput:
         return workerinput["lab_missing"]
-    if not hasattr(config, "_lab_missing"):
-        config._lab_missing = missing_native(*BUILD_RANK)
-    return config._lab_missing
+    if _MISSING not in config.stash:
+        config.stash[_MISSING] = missing_native(*components) if components else []
+    return config.stash[_MISSING]
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node) -> None:
-    node.workerinput["lab_missing"] = _missing_at_start(node.config)
+    node.workerinput["lab_missing"] = _missing_at_start(node.config, list(BUILD_RANK))
 
 
 def pytest_collection_modifyitems(config, items) -> None:
@@ -106,7 +110,7 @@ def pytest_collection_modifyitems(config, items) -> None:
     # needing no binary run while the background build works, and `make test`'s workers
     # (pytest-xdist, whole modules per worker) start the long waits early and end together.
     # Whole modules move, so module-scoped fixtures (the Docker engine) are set up once.
-    missing = set(_missing_at_start(config))
+    missing = set(_missing_at_start(config, list(dict.fromkeys(c for item in items for c in _components(item)))))
     rank: dict[str, int] = {}
     for item in items:
         module = item.nodeid.split("::")[0]
@@ -142,8 +146,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Start building the binaries the selected tests need, in the order they need them."""
     if session.config.option.collectonly or not session.items:
         return
+    # in the order the sorted tests need them
     wanted = list(dict.fromkeys(c for item in session.items for c in _components(item)))
-    missing = missing_native(*wanted) if wanted else []
+    at_start = set(_missing_at_start(session.config, wanted))
+    missing = [c for c in wanted if c in at_start]
     # Under pytest-xdist every worker builds; worker k starts k components further down the
     # list, so the workers build different components at once (a per-component lock in
     # build.sh makes the others wait for, then skip, what one of them is building).
@@ -228,10 +234,20 @@ def compose_check() -> Path:
     return _build("compose-check")["compose-check"]
 
 
-@pytest.fixture(scope="session")
-def native_stack(tmp_path_factory: pytest.TempPathFactory, native_bins: dict[str, Path]) -> Iterator[NativeStack]:
+def _private_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NativeStack]:
     try:
         with private_native_stack(tmp_path_factory.mktemp("lab-state")) as stack:
             yield stack
     except StackError as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def native_stack(tmp_path_factory: pytest.TempPathFactory, native_bins: dict[str, Path]) -> Iterator[NativeStack]:
+    yield from _private_stack(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def own_stack(tmp_path_factory: pytest.TempPathFactory, native_bins: dict[str, Path]) -> Iterator[NativeStack]:
+    """A stack for one module that breaks it on purpose (tests/e2e/conftest.py says which)."""
+    yield from _private_stack(tmp_path_factory)

@@ -6,7 +6,7 @@ target) the session writes one table of every figure to that path. In `make test
 drills run and their figures are only checked, not written.
 
 Modules that break their stack on purpose (collector down or crashed, Prometheus restarted,
-floods, bad samples) take ``own_stack``, a private native stack for the module, under the
+floods, bad samples) take ``own_stack`` (tests/conftest.py), a private native stack for the module, under the
 name ``native_stack``: `make test` runs modules on several workers in an order that varies
 with machine load, and a module that shares the session's stack must never find it flooded
 or with an alert still firing from a drill.
@@ -17,8 +17,6 @@ import time
 from pathlib import Path
 
 import pytest
-
-from lab.dev.stack import StackError, private_native_stack
 
 
 @pytest.fixture(scope="session")
@@ -36,11 +34,3 @@ def drill_report():
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text("\n".join(lines) + "\n")
 
-
-@pytest.fixture(scope="module")
-def own_stack(tmp_path_factory, native_bins):
-    try:
-        with private_native_stack(tmp_path_factory.mktemp("lab-state")) as stack:
-            yield stack
-    except StackError as exc:
-        pytest.fail(str(exc), pytrace=False)
