@@ -23,6 +23,32 @@ def test_global_grad_norm_matches_torch():
     assert global_grad_norm(params) == pytest.approx(expected, rel=1e-6)
 
 
+@pytest.mark.parametrize("scale, expected", [
+    (1e18, None),  # squares near float32's top
+    (1e25, math.inf),  # squares overflow float32, as in torch's own norm
+    (math.inf, math.inf),
+    (math.nan, math.nan),
+])
+def test_global_grad_norm_gives_torchs_answer_at_the_edges(scale, expected):
+    m = build_model(4, 3, ModelSpec(hidden=[10, 8]))
+    m(torch.rand(16, 4)).sum().backward()
+    params = list(m.parameters())
+    params[1].grad[0] = scale
+    want = nn.utils.get_total_norm([p.grad for p in params]).item()
+    got = global_grad_norm(params)
+    if expected is None:
+        assert math.isfinite(got) and got == pytest.approx(want, rel=1e-6)
+    elif math.isnan(expected):
+        assert math.isnan(got) and math.isnan(want)
+    else:
+        assert got == want == expected
+
+
+def test_global_grad_norm_skips_parameters_without_gradients():
+    m = build_model(4, 3, ModelSpec(hidden=[10, 8]))
+    assert global_grad_norm(list(m.parameters())) == 0.0
+
+
 def test_lr_burst_changes_the_applied_learning_rate_and_is_announced(tiny_raw):
     tiny_raw["faults"] = [{"kind": "lr_burst", "at_step": 8, "steps": 3, "factor": 10.0}]
     tiny_raw["optimizer"] = {"name": "adam", "lr": 1e-3}
