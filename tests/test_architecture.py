@@ -1,7 +1,7 @@
 """The shape of lab/: layers that import downward only, no hidden imports, one home per number.
 
 Layers, lowest first (docs/architecture.md): a module may import its own layer and the
-layers below it; the families (training, serving) never import each other; lab.dev is
+layers below it; the families (training, serving, generative) never import each other; lab.dev is
 tooling that nothing else in lab/ imports.
 """
 
@@ -21,13 +21,13 @@ LAYERS = (
     ("lab", "lab.repo", "lab.stackproc", "lab.thresholds"),
     ("lab.specs",),
     ("lab.telemetry",),
-    ("lab.training", "lab.serving", "lab.dashboards"),  # the families (and dashboards): siblings
+    ("lab.training", "lab.serving", "lab.generative", "lab.dashboards"),  # the families (and dashboards): siblings
     ("lab.families",),
     ("lab.practice",),
     ("lab.cli", "lab.__main__"),
     ("lab.dev",),
 )
-SIBLINGS = ("lab.training", "lab.serving")
+SIBLINGS = ("lab.training", "lab.serving", "lab.generative")
 
 
 def module_name(path: Path) -> str:
@@ -140,6 +140,7 @@ NOT_A_THRESHOLD = {
     ("lab/telemetry/catalogue.py", 0.9): "confidence histogram bucket boundary",
     ("lab/telemetry/catalogue.py", 0.05): "latency histogram bucket boundary",
     ("lab/specs/serving.py", 0.05): "label_noise default: the share of labels flipped, not a threshold",
+    ("lab/specs/generative.py", 0.25): "word_dropout default: a training regulariser, not a threshold",
     ("lab/training/loop.py", 0.2): "a learning-rate change of more than 20% is announced as an event",
     ("lab/dev/alert_matrix.py", 0.25): "poll interval (seconds)",
     ("lab/dev/drift_bench.py", 0.25): "shift magnitudes of the benchmark grid (reference standard deviations)",

@@ -1,0 +1,116 @@
+"""The support bot's model: a small GRU language model trained, at scenario start, to answer.
+
+Each training sequence is `question <sep> answer <eos>`; the loss counts the answer and its
+end token only, so the model learns to answer, not to ask. About 0.3 M parameters at the
+defaults; training is cached per process (scenario tests ask for the same world many times).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import random
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from lab.generative.catalogue import Catalogue, Question, make_catalogue
+from lab.generative.tokenizer import Tokenizer
+from lab.specs.generative import BotModelSpec, CatalogueSpec
+
+IGNORE = -100  # cross_entropy's ignore_index: question tokens and padding are not targets
+# Policy questions are 2 kinds about no product against 4 kinds per product: repeated so
+# that each policy phrasing is seen about as often as each product's.
+POLICY_REPEAT = 24
+
+
+class BotLM(nn.Module):
+    def __init__(self, vocab: int, embedding: int, hidden: int):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, embedding)
+        self.rnn = nn.GRU(embedding, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, vocab)
+
+    def forward(self, ids: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        out, state = self.rnn(self.embed(ids), state)
+        return self.head(out), state
+
+
+@dataclass(frozen=True)
+class Bot:
+    """A trained bot: its world, its tokenizer and its model (in eval mode)."""
+
+    catalogue: Catalogue
+    tokenizer: Tokenizer
+    model: BotLM
+    train_s: float  # wall time of the training
+    trained_on: int  # training sequences
+
+    @property
+    def parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+
+def training_questions(catalogue: Catalogue, knows_new_products: bool) -> list[Question]:
+    products = list(catalogue.products.values()) if knows_new_products else catalogue.known
+    qs = catalogue.questions(products, heldout=False)
+    return [q for q in qs if q.product is not None] + [q for q in qs if q.product is None] * POLICY_REPEAT
+
+
+def _batch(tok: Tokenizer, qs: list[Question], word_dropout: float = 0.0,
+           rng: random.Random | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs and targets, padded: the model reads q <sep> a and predicts a <eos>."""
+    seqs, targets = [], []
+    for q in qs:
+        prompt = tok.encode(q.text)
+        if word_dropout:
+            keep = tok.stoi.get(q.product or "", -1)
+            prompt = [i if i == keep or rng.random() >= word_dropout else tok.unk for i in prompt]
+        prompt, answer = prompt + [tok.sep], tok.encode(q.answer) + [tok.eos]
+        seq = prompt + answer
+        seqs.append(seq[:-1])
+        targets.append([IGNORE] * (len(prompt) - 1) + answer)
+    width = max(map(len, seqs))
+    x = torch.full((len(seqs), width), tok.pad, dtype=torch.long)
+    y = torch.full((len(seqs), width), IGNORE, dtype=torch.long)
+    for i, (s, t) in enumerate(zip(seqs, targets)):
+        x[i, :len(s)] = torch.tensor(s)
+        y[i, :len(t)] = torch.tensor(t)
+    return x, y
+
+
+def train_bot(catalogue: Catalogue, spec: BotModelSpec, seed: int) -> Bot:
+    t0 = time.perf_counter()
+    qs = training_questions(catalogue, spec.knows_new_products)
+    tok = Tokenizer([q.text for q in qs] + [q.answer for q in qs])
+    torch.manual_seed(seed)
+    model = BotLM(len(tok), spec.embedding, spec.hidden)
+    opt = torch.optim.Adam(model.parameters(), lr=spec.lr)
+    rng = random.Random(seed)
+    for _ in range(spec.epochs):
+        order = qs[:]
+        rng.shuffle(order)
+        for i in range(0, len(order), spec.batch_size):
+            x, y = _batch(tok, order[i:i + spec.batch_size], spec.word_dropout, rng)
+            logits, _ = model(x)
+            loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=IGNORE)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+    return Bot(catalogue, tok, model.eval(), time.perf_counter() - t0, len(qs))
+
+
+@functools.lru_cache(maxsize=8)
+def _trained(catalogue_json: str, model_json: str, seed: int) -> Bot:
+    spec = CatalogueSpec.model_validate_json(catalogue_json)
+    return train_bot(make_catalogue(spec), BotModelSpec.model_validate_json(model_json), seed)
+
+
+def trained_bot(catalogue: CatalogueSpec, model: BotModelSpec, seed: int) -> Bot:
+    """The bot of this world, model spec and seed; trained once per process, a copy each call
+    (a release may change the model it serves)."""
+    bot = _trained(catalogue.model_dump_json(), model.model_dump_json(), seed)
+    return Bot(bot.catalogue, bot.tokenizer, copy.deepcopy(bot.model), bot.train_s, bot.trained_on)
