@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from lab.repo import read_dotenv
-from lab.serving.drift import DriftMonitor, adjust
+from lab.serving.drift import DriftMonitor
 from lab.serving.model import make_world
 from lab.specs.serving import FEATURES, ServeDataSpec
+from lab.stats import adjust
 from lab.thresholds import JS_THRESHOLD, KS_ALPHA, PSI_MAJOR, PSI_MODERATE
 
 WINDOW_SIZES = (250, 500, 1000, 2000)
