@@ -141,6 +141,8 @@ NOT_A_THRESHOLD = {
     ("lab/telemetry/catalogue.py", 0.05): "latency histogram bucket boundary",
     ("lab/specs/serving.py", 0.05): "label_noise default: the share of labels flipped, not a threshold",
     ("lab/specs/generative.py", 0.25): "word_dropout default: a training regulariser, not a threshold",
+    ("lab/specs/generative.py", 0.2): "label_share default: the share of answers sent for labelling",
+    ("lab/specs/generative.py", 0.05): "feedback_noise default: the share of user ratings flipped",
     ("lab/training/loop.py", 0.2): "a learning-rate change of more than 20% is announced as an event",
     ("lab/dev/alert_matrix.py", 0.25): "poll interval (seconds)",
     ("lab/dev/drift_bench.py", 0.25): "shift magnitudes of the benchmark grid (reference standard deviations)",

@@ -1,16 +1,19 @@
-"""Generative scenario specification, first part: the support bot's world, model and decoding.
+"""Generative scenario specification: a support bot in production (`kind = "generative"`).
 
 The support bot (lab/generative) answers customer questions about a fictional product
-catalogue generated in code. These tables fix what it knows (the catalogue), how it is
-trained (a small GRU language model) and how it decodes (token by token, streaming). The
-scenario kind that serves it (its stream, releases and faults) builds on them.
+catalogue generated in code. The tables fix what it knows (the catalogue), how it is
+trained (a small GRU language model), how it decodes (token by token, streaming), the
+request stream it serves and what changes in it: questions about products launched after
+training, clients sending the whole conversation, a release that changes decoding.
 """
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
 
-from lab.specs.base import Strict
+from pydantic import Field, model_validator
+
+from lab.specs.base import ScenarioHeader, Strict
 
 
 class CatalogueSpec(Strict):
@@ -42,3 +45,86 @@ class DecodeSpec(Strict):
     temperature: float = Field(0.0, ge=0.0, le=5.0, description="0: greedy; above 0: sampled from softmax(logits / T)")
     stop_at_end_token: bool = Field(True, description="stop at the model's end token (finish reason `stop`); "
                                                       "off, generation runs on to max_tokens")
+
+
+class BotStreamSpec(Strict):
+    windows: int = Field(30, gt=0, le=10_000, description="windows the run serves (each one export and one drift check)")
+    window_size: int = Field(200, ge=50, le=100_000, description="requests per window")
+    requests_per_second: float = Field(20.0, gt=0, description="paced runs; --fast ignores it")
+    policy_share: float = Field(0.1, ge=0.0, le=1.0, description="share of questions about store policy, not a product")
+    label_share: float = Field(0.2, gt=0.0, le=1.0, description="share of answers sent for labelling against the catalogue")
+    label_delay: int = Field(400, ge=0, description="requests between an answer and the arrival of its label")
+    quality_window: int = Field(200, ge=20, description="latest labels that accuracy and hallucination rate are computed on")
+    feedback_share: float = Field(0.3, ge=0.0, le=1.0, description="share of answers a user rates (thumbs up or down)")
+    feedback_noise: float = Field(0.05, ge=0.0, le=0.5, description="share of ratings that say the opposite of the "
+                                                                    "answer's real correctness")
+    feedback_delay: int = Field(100, ge=0, description="requests between an answer and its rating")
+    price_per_1k_input_tokens: float = Field(0.5, ge=0.0, description="USD; what a hosted model of this size would charge")
+    price_per_1k_output_tokens: float = Field(1.5, ge=0.0, description="USD")
+
+
+class TopicShift(Strict):
+    """Customers start asking about products launched after training."""
+
+    start_window: int = Field(ge=0)
+    ramp_windows: int = Field(0, ge=0, description="windows over which the share grows to new_product_share")
+    new_product_share: float = Field(gt=0.0, le=1.0, description="share of product questions about the new products")
+
+
+class PromptHistory(Strict):
+    """A client starts sending the conversation so far with every question."""
+
+    start_window: int = Field(ge=0)
+    turns: int = Field(ge=1, le=500, description="earlier questions and answers sent before the question")
+
+
+class Release(Strict):
+    """New decoding settings released at a window (a runaway generation, or its fix)."""
+
+    from_window: int = Field(ge=0)
+    decode: DecodeSpec
+
+
+class GenerativeSpec(ScenarioHeader):
+    """kind = "generative": the support bot trained at start, then serving a stream of questions."""
+
+    kind: Literal["generative"] = "generative"
+    catalogue: CatalogueSpec = CatalogueSpec()
+    model: BotModelSpec = BotModelSpec()
+    decode: DecodeSpec = DecodeSpec()
+    stream: BotStreamSpec = BotStreamSpec()
+    topic: TopicShift | None = None
+    history: PromptHistory | None = None
+    release: Release | None = None
+
+    @property
+    def units_per_second(self) -> float:
+        return self.stream.requests_per_second
+
+    @model_validator(mode="after")
+    def _changes_inside_the_run(self):
+        for what, change in (("topic", self.topic), ("history", self.history)):
+            if change is not None and change.start_window >= self.stream.windows:
+                raise ValueError(f"{what}.start_window={change.start_window} is not inside the run's "
+                                 f"{self.stream.windows} windows (stream.windows)")
+        if self.release is not None and self.release.from_window >= self.stream.windows:
+            raise ValueError(f"release.from_window={self.release.from_window} is not inside the run's "
+                             f"{self.stream.windows} windows (stream.windows)")
+        if self.topic is not None and self.catalogue.new_products == 0:
+            raise ValueError("topic needs products launched after training (catalogue.new_products > 0)")
+        return self
+
+    def decode_at(self, window: int) -> DecodeSpec:
+        return self.release.decode if self.release is not None and window >= self.release.from_window else self.decode
+
+    def new_product_share_at(self, window: int) -> float:
+        t = self.topic
+        if t is None or window < t.start_window:
+            return 0.0
+        if t.ramp_windows == 0:
+            return t.new_product_share
+        return t.new_product_share * min(1.0, (window - t.start_window + 1) / t.ramp_windows)
+
+    def history_turns_at(self, window: int) -> int:
+        h = self.history
+        return h.turns if h is not None and window >= h.start_window else 0
