@@ -138,6 +138,7 @@ DISTINCT = {name: v for name, v in vars(thresholds).items()
 NOT_A_THRESHOLD = {
     ("lab/telemetry/catalogue.py", 0.25): "histogram bucket boundaries (seconds, confidence)",
     ("lab/telemetry/catalogue.py", 0.9): "confidence histogram bucket boundary",
+    ("lab/telemetry/catalogue.py", 0.2): "the support bot's confidence histogram bucket boundary",
     ("lab/telemetry/catalogue.py", 0.05): "latency histogram bucket boundary",
     ("lab/specs/serving.py", 0.05): "label_noise default: the share of labels flipped, not a threshold",
     ("lab/specs/generative.py", 0.25): "word_dropout default: a training regulariser, not a threshold",

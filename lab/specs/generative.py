@@ -96,6 +96,9 @@ class GenerativeSpec(ScenarioHeader):
     topic: TopicShift | None = None
     history: PromptHistory | None = None
     release: Release | None = None
+    # The GenAI conventions: message content is not captured unless asked for. On, each request
+    # span carries the prompt and the answer (gen_ai.input.messages, gen_ai.output.messages).
+    capture_content: bool = Field(False, description="put prompts and answers on the request spans")
 
     @property
     def units_per_second(self) -> float:

@@ -28,6 +28,27 @@ ALLOWED_ATTRIBUTES.update({"model": None, "outcome": ("ok", "error"), "feature":
 REQUEST_DURATION_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 # Prediction confidence (max class probability): a binary model's lies in [0.5, 1].
 CONFIDENCE_BUCKETS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+# The support bot (lab/generative). The OpenTelemetry GenAI conventions' metrics carry their
+# attributes: one operation, the lab as provider, one model per scenario, input|output tokens.
+# The lab's own ml.genai.* metrics carry `model`, the answer's `finish_reason` and a user
+# `rating`.
+GENAI_OPERATION, GENAI_PROVIDER = "chat", "ml-lab"
+ALLOWED_ATTRIBUTES.update({"gen_ai.operation.name": (GENAI_OPERATION,), "gen_ai.provider.name": (GENAI_PROVIDER,),
+                           "gen_ai.request.model": None, "gen_ai.response.model": None,
+                           "gen_ai.token.type": ("input", "output"), "finish_reason": ("stop", "length"),
+                           "rating": ("up", "down")})
+GENAI_ATTRIBUTES = ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model", "gen_ai.response.model")
+# The conventions' advisory boundaries for gen_ai.client.token.usage (powers of 4, 1 to 4^13).
+TOKEN_USAGE_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+# Seconds. The conventions advise 10 ms to 82 s for request durations and 1 ms to 10 s for
+# time to first token: a hosted model's scale. The lab's bot answers in about a millisecond
+# (measured: TTFT p95 ~0.3 ms, request p95 ~0.8 ms, 2 cores), so on those boundaries every
+# request would fall in the first bucket; these start at 50 us and end where the conventions'
+# begin, so a percentile means something. Same for the time per output token (~80 us).
+GENAI_DURATION_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+GENAI_TOKEN_TIME_BUCKETS = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01)
+# exp(mean token log-probability): from a forced run-on (~0.03) to a sure answer (~1).
+GENAI_CONFIDENCE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 
 
 @dataclass(frozen=True)
@@ -46,6 +67,10 @@ class Instrument:
 
 def _inference(*args, buckets: tuple[float, ...] = ()) -> Instrument:
     return Instrument(*args, family="inference", buckets=buckets)
+
+
+def _generative(*args, buckets: tuple[float, ...] = ()) -> Instrument:
+    return Instrument(*args, family="generative", buckets=buckets)
 
 
 CATALOGUE: tuple[Instrument, ...] = (
@@ -165,6 +190,65 @@ CATALOGUE: tuple[Instrument, ...] = (
      "the run's telemetry stopped arriving."),
     _inference("ml.drift.windows", "counter", "{window}", (), "ml_drift_windows_total", "drift_window", "every drift window",
      "Drift windows evaluated."),
+    # -- the support bot: the OpenTelemetry GenAI conventions' metrics ------------------
+    _generative("gen_ai.client.token.usage", "histogram", "{token}", (*GENAI_ATTRIBUTES, "gen_ai.token.type"),
+                "gen_ai_client_token_usage", "token_usage (input / output)", "every request",
+                "Tokens of one request, by the bot's own tokenizer: the prompt (gen_ai.token.type=input, its end "
+                "marker included) and the answer (output, the end token included when the model stopped on it).",
+                buckets=TOKEN_USAGE_BUCKETS),
+    _generative("gen_ai.client.operation.duration", "histogram", "s", GENAI_ATTRIBUTES,
+                "gen_ai_client_operation_duration_seconds", "latency (client)", "every request",
+                "Wall time of one request as its caller sees it: prompt arrival to the last output token.",
+                buckets=GENAI_DURATION_BUCKETS),
+    _generative("gen_ai.server.request.duration", "histogram", "s", GENAI_ATTRIBUTES,
+                "gen_ai_server_request_duration_seconds", "latency (server)", "every request",
+                "Time the model server spent on one request, from reading the prompt to the last output token.",
+                buckets=GENAI_DURATION_BUCKETS),
+    _generative("gen_ai.server.time_to_first_token", "histogram", "s", GENAI_ATTRIBUTES,
+                "gen_ai_server_time_to_first_token_seconds", "time_to_first_token", "every request",
+                "Prompt arrival to the first output token: the prompt's prefill pass and one decoding step.",
+                buckets=GENAI_DURATION_BUCKETS),
+    _generative("gen_ai.server.time_per_output_token", "histogram", "s", GENAI_ATTRIBUTES,
+                "gen_ai_server_time_per_output_token_seconds", "time_per_output_token", "every request",
+                "Decoding time per output token after the first: (duration - time to first token) / (output tokens - 1); "
+                "not recorded for a one-token answer.", buckets=GENAI_TOKEN_TIME_BUCKETS),
+    # -- the support bot: the lab's own --------------------------------------------------
+    _generative("ml.genai.requests", "counter", "{request}", ("model", "finish_reason"), "ml_genai_requests_total",
+                "request_rate / finish_reason share", "every request",
+                "Answers served, by finish reason: stop (the model's end token) or length (cut at max_tokens)."),
+    _generative("ml.genai.cost.usd", "counter", "{USD}", ("model",), "ml_genai_cost_usd_total", "cost", "every request",
+                "What the answers would cost at the scenario's price per 1,000 input and output tokens, in US dollars."),
+    _generative("ml.genai.confidence", "histogram", "1", ("model",), "ml_genai_confidence", "answer_confidence",
+                "every request", "exp(mean token log-probability) of an answer: the geometric mean probability the "
+                "model gave its own tokens.", buckets=GENAI_CONFIDENCE_BUCKETS),
+    _generative("ml.genai.labels", "counter", "{label}", ("model",), "ml_genai_labels_total", "labelled_samples",
+                "every label", "Answers judged against the catalogue (a share of them, arriving with a delay)."),
+    _generative("ml.genai.quality.accuracy", "gauge", "1", ("model",), "ml_genai_quality_accuracy_ratio",
+                "accuracy (labelled samples)", "every window",
+                "Share of the latest labelled answers (stream.quality_window) that state the fact asked for; absent "
+                "until 50 labels arrived."),
+    _generative("ml.genai.quality.hallucination_rate", "gauge", "1", ("model",),
+                "ml_genai_quality_hallucination_rate_ratio", "hallucination_rate", "every window",
+                "Share of the same labelled answers that assert something false in the catalogue (a price, warranty, "
+                "feature or category the product does not have)."),
+    _generative("ml.genai.feedback", "counter", "{rating}", ("model", "rating"), "ml_genai_feedback_total",
+                "user_feedback (complaints)", "every rating",
+                "User ratings of answers, thumbs up or down (rating=down: a complaint); they arrive with a delay."),
+    _generative("ml.genai.drift.token_js_distance", "gauge", "", (), "ml_genai_drift_token_js_distance",
+                "input drift (Jensen-Shannon, prompt tokens)", "every window",
+                "Jensen-Shannon distance (base 2) between the window's prompt-token distribution and the training prompts'."),
+    _generative("ml.genai.drift.oov_rate", "gauge", "1", (), "ml_genai_drift_oov_rate_ratio", "out_of_vocabulary_rate",
+                "every window", "Share of the window's prompt tokens outside the bot's vocabulary."),
+    _generative("ml.genai.drift.prompt_length_psi", "gauge", "", (), "ml_genai_drift_prompt_length_psi",
+                "input drift (PSI, prompt length)", "every window",
+                "PSI of the window's prompt lengths against the training prompts' on the reference's decile bins."),
+    _generative("ml.genai.drift.confidence_ks", "gauge", "", (), "ml_genai_drift_confidence_ks",
+                "confidence drift (Kolmogorov-Smirnov)", "every window",
+                "KS statistic between the window's answer confidences and those of a reference window answered at start."),
+    _generative("ml.genai.running", "gauge", "", (), "ml_genai_running", "run_state", "every export",
+                "1 while the bot's run is in progress, 0 in the run's final export."),
+    _generative("ml.genai.windows", "counter", "{window}", (), "ml_genai_windows_total", "window", "every window",
+                "Windows of requests the bot has served."),
 )
 
 BY_NAME = {i.name: i for i in CATALOGUE}
@@ -181,6 +265,23 @@ def prometheus_series_count(n_layers: int) -> int:
             per_attr *= n_layers if a == "layer" else len(ALLOWED_ATTRIBUTES[a])
         per_series = len(inst.buckets) + 3 if inst.kind == "histogram" else 1
         total += per_attr * per_series
+    return total
+
+
+def family_series_count(family: str) -> int:
+    """Series one run of a family without per-layer or per-feature attributes produces in
+    Prometheus (histogram: buckets + +Inf + _sum + _count per attribute set)."""
+    total = 0
+    for inst in CATALOGUE:
+        if inst.family != family:
+            continue
+        per_attr = 1
+        for a in inst.attributes:
+            values = ALLOWED_ATTRIBUTES[a]
+            if values is None and a not in ("model", "gen_ai.request.model", "gen_ai.response.model"):
+                raise ValueError(f"{inst.name}: attribute {a!r} has no fixed set of values")
+            per_attr *= 1 if values is None else len(values)
+        total += per_attr * (len(inst.buckets) + 3 if inst.kind == "histogram" else 1)
     return total
 
 

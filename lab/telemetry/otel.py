@@ -42,6 +42,7 @@ LAB_INTERVAL_SECONDS = 5
 SERVICE_NAMESPACE = "ml-lab"
 TRAINER_SERVICE = "ml-lab-trainer"
 INFERENCE_SERVICE = "ml-lab-inference"  # inference scenarios (lab/serving)
+GENERATIVE_SERVICE = "ml-lab-generative"  # generative scenarios (lab/generative)
 # The SDK loggers whose export errors are counted instead of printed.
 _SDK_LOGGERS = ("opentelemetry.exporter", "opentelemetry.sdk", "opentelemetry.sdk.metrics._internal.export",
                 "opentelemetry.sdk._shared_internal")

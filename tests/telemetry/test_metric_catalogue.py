@@ -3,7 +3,7 @@
 import re
 
 from lab.repo import ROOT
-from lab.telemetry.catalogue import CATALOGUE
+from lab.telemetry.catalogue import CATALOGUE, family_series_count
 
 DOC = ROOT / "docs" / "metrics.md"
 
@@ -12,7 +12,7 @@ def _rows():
     rows = {}
     for line in DOC.read_text().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 8 and cells[0].startswith("`ml."):
+        if len(cells) == 8 and cells[0].startswith(("`ml.", "`gen_ai.")):
             rows[cells[0].strip("`")] = cells
     return rows
 
@@ -38,3 +38,8 @@ def test_every_classic_signal_is_covered():
     for classic in ("training_loss", "validation_loss", "gradient_norm", "activation_mean",
                     "dead_neuron_ratio", "learning_rate", "accuracy", "step", "epoch"):
         assert classic in signals, classic
+
+
+def test_the_documented_series_budget_of_a_bot_run_is_the_catalogues():
+    budget = re.search(r"a bot run produces (\d+) series", DOC.read_text()).group(1)
+    assert int(budget) == family_series_count("generative")

@@ -1,0 +1,155 @@
+"""Turns the support bot's notifications (lab/generative/loop.py) into OpenTelemetry metrics,
+spans and log records, after the OpenTelemetry GenAI semantic conventions.
+
+Conventions followed: the gen_ai registry of opentelemetry-semantic-conventions 0.66b2
+(schema 1.44.0; still Development, so its names may change: that package and this module
+move together). Instrumentations of that status emit them when OTEL_SEMCONV_STABILITY_OPT_IN
+holds `gen_ai_latest_experimental`; the lab is its own instrumentation and always emits the
+latest, which is what that opt-in asks for.
+
+- One span per request, INTERNAL (the model runs in the lab's own process), named
+  `{gen_ai.operation.name} {gen_ai.request.model}`, with the request's model, max tokens
+  and temperature, the response's model and finish reasons, and token usage. Message
+  content (gen_ai.input.messages, gen_ai.output.messages) only when the scenario sets
+  capture_content, as the conventions require.
+- The conventions' metrics: gen_ai.client.token.usage (input and output), the client's
+  operation duration, and the server's request duration, time to first token and time per
+  output token; buckets and why in lab/telemetry/catalogue.py.
+- The lab's own (ml.genai.*): answers by finish reason, cost, confidence, labelled quality,
+  user ratings, and prompt and confidence drift per window.
+"""
+
+from __future__ import annotations
+
+import json
+
+from opentelemetry import trace
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.trace import SpanKind
+
+from lab.generative.loop import BotEvent, BotResult, BotServer, BotWindow, RequestRecord
+from lab.specs.base import hidden
+from lab.telemetry.catalogue import GENAI_OPERATION, GENAI_PROVIDER, create
+from lab.telemetry.observer import BaseObserver
+from lab.telemetry.otel import Telemetry
+
+PER_REQUEST = ("gen_ai.client.token.usage", "gen_ai.client.operation.duration", "gen_ai.server.request.duration",
+               "gen_ai.server.time_to_first_token", "gen_ai.server.time_per_output_token", "ml.genai.requests",
+               "ml.genai.cost.usd", "ml.genai.confidence")
+PER_WINDOW = ("ml.genai.labels", "ml.genai.quality.accuracy", "ml.genai.quality.hallucination_rate", "ml.genai.feedback",
+              "ml.genai.drift.token_js_distance", "ml.genai.drift.oov_rate", "ml.genai.drift.prompt_length_psi",
+              "ml.genai.drift.confidence_ks", "ml.genai.running", "ml.genai.windows")
+
+
+class GenerativeTelemetryObserver(BaseObserver):
+    """flush_every_window: export metrics after every window (--fast runs, whose windows take a
+    fraction of a second). Stops flushing after the first failed export, so a collector that
+    goes away cannot stall the run."""
+
+    def __init__(self, telemetry: Telemetry, *, flush_every_window: bool = False):
+        self.t = telemetry
+        self.flush_every_window = flush_every_window
+        self.i = {n: create(telemetry.meter, n) for n in PER_REQUEST + PER_WINDOW}
+        self._run_span = None
+        self._labels_seen = 0
+
+    def on_start(self, server: BotServer) -> None:
+        spec = server.spec
+        self.spec, self.model = spec, spec.model.name
+        self._genai = {"gen_ai.operation.name": GENAI_OPERATION, "gen_ai.provider.name": GENAI_PROVIDER,
+                       "gen_ai.request.model": self.model, "gen_ai.response.model": self.model}
+        self._input = {**self._genai, "gen_ai.token.type": "input"}
+        self._output = {**self._genai, "gen_ai.token.type": "output"}
+        self._model = {"model": self.model}
+        attrs = {"lab.scenario": spec.name, "lab.variant": spec.variant, "gen_ai.request.model": self.model}
+        if not hidden(spec):  # a practice case's span must not carry its length
+            attrs |= {"lab.seed": server.seed, "lab.windows": server.windows, "lab.window_size": spec.stream.window_size}
+        self._run_span = self.t.tracer.start_span(f"serve {spec.name}", attributes=attrs)
+        self._ctx = trace.set_span_in_context(self._run_span)
+        self.i["ml.genai.running"].set(1)
+        # Counters start at 0 so the series exist (and increase() works) before their first event.
+        for reason in ("stop", "length"):
+            self.i["ml.genai.requests"].add(0, {**self._model, "finish_reason": reason})
+        for rating in ("up", "down"):
+            self.i["ml.genai.feedback"].add(0, {**self._model, "rating": rating})
+        self.i["ml.genai.labels"].add(0, self._model)
+        self.i["ml.genai.cost.usd"].add(0, self._model)
+        self._flush()
+        length = "" if hidden(spec) else f" for {server.windows} windows of {spec.stream.window_size} requests"
+        self._log("serve_start", f"serving {self.model}{length}", {"gen_ai.request.model": self.model}, SeverityNumber.INFO)
+
+    def on_unit(self, rec: RequestRecord) -> None:
+        i, s = self.i, self.spec.stream
+        decode = self.spec.decode_at(rec.window)
+        span = self.t.tracer.start_span(
+            f"{GENAI_OPERATION} {self.model}", context=None, kind=SpanKind.INTERNAL, start_time=rec.start_ns,
+            attributes={**self._genai, "gen_ai.request.max_tokens": decode.max_tokens,
+                        "gen_ai.request.temperature": decode.temperature,
+                        "gen_ai.usage.input_tokens": rec.input_tokens, "gen_ai.usage.output_tokens": rec.output_tokens,
+                        "gen_ai.response.finish_reasons": [rec.finish_reason], "lab.window": rec.window})
+        if self.spec.capture_content and span.is_recording():
+            span.set_attribute("gen_ai.input.messages", json.dumps(
+                [{"role": "user", "parts": [{"type": "text", "content": rec.prompt}]}]))
+            span.set_attribute("gen_ai.output.messages", json.dumps(
+                [{"role": "assistant", "parts": [{"type": "text", "content": rec.answer}],
+                  "finish_reason": rec.finish_reason}]))
+        ctx = trace.set_span_in_context(span)  # exemplars on the duration histograms carry the trace id
+        i["gen_ai.client.token.usage"].record(rec.input_tokens, self._input)
+        i["gen_ai.client.token.usage"].record(rec.output_tokens, self._output)
+        i["gen_ai.client.operation.duration"].record(rec.duration_s, self._genai, context=ctx)
+        i["gen_ai.server.request.duration"].record(rec.duration_s, self._genai, context=ctx)
+        i["gen_ai.server.time_to_first_token"].record(rec.ttft_s, self._genai, context=ctx)
+        if rec.time_per_output_token_s == rec.time_per_output_token_s:  # not NaN: more than one token
+            i["gen_ai.server.time_per_output_token"].record(rec.time_per_output_token_s, self._genai)
+        i["ml.genai.requests"].add(1, {**self._model, "finish_reason": rec.finish_reason})
+        i["ml.genai.cost.usd"].add((rec.input_tokens * s.price_per_1k_input_tokens +
+                                    rec.output_tokens * s.price_per_1k_output_tokens) / 1000, self._model)
+        i["ml.genai.confidence"].record(rec.confidence, self._model)
+        span.end(end_time=rec.end_ns)
+
+    def on_report(self, rec: BotWindow) -> None:
+        i = self.i
+        if rec.labels_total > self._labels_seen:
+            i["ml.genai.labels"].add(rec.labels_total - self._labels_seen, self._model)
+            self._labels_seen = rec.labels_total
+        if rec.accuracy == rec.accuracy:  # not NaN: enough labels arrived
+            i["ml.genai.quality.accuracy"].set(rec.accuracy, self._model)
+            i["ml.genai.quality.hallucination_rate"].set(rec.hallucination_rate, self._model)
+        i["ml.genai.feedback"].add(rec.ratings - rec.complaints, {**self._model, "rating": "up"})
+        i["ml.genai.feedback"].add(rec.complaints, {**self._model, "rating": "down"})
+        i["ml.genai.drift.token_js_distance"].set(rec.token_js)
+        i["ml.genai.drift.oov_rate"].set(rec.oov_rate)
+        i["ml.genai.drift.prompt_length_psi"].set(rec.length_psi)
+        i["ml.genai.drift.confidence_ks"].set(rec.confidence_ks)
+        i["ml.genai.windows"].add(1)
+        attrs = {"lab.window": rec.index, "lab.token_js": rec.token_js, "lab.oov_rate": rec.oov_rate,
+                 "lab.prompt_length_psi": rec.length_psi, "lab.confidence_ks": rec.confidence_ks,
+                 "lab.length_share": rec.length_share}
+        if rec.accuracy == rec.accuracy:
+            attrs |= {"lab.accuracy": rec.accuracy, "lab.hallucination_rate": rec.hallucination_rate}
+        span = self.t.tracer.start_span("window_check", context=self._ctx, start_time=rec.start_ns, attributes=attrs)
+        span.end(end_time=rec.end_ns)
+        self._flush()
+
+    def on_event(self, ev: BotEvent) -> None:
+        attrs = {"lab.window": ev.window, **{f"lab.{k}": v for k, v in ev.attributes.items()}}
+        if self._run_span is not None:
+            self._run_span.add_event(ev.name, attributes=attrs)
+        self._log(ev.name, ev.message, attrs, SeverityNumber.INFO)  # a release: a change to correlate with what follows
+
+    def on_end(self, result: BotResult) -> None:
+        self.i["ml.genai.running"].set(0)
+        if self._run_span is not None:
+            self._run_span.set_attribute("lab.requests", result.requests)
+            self._run_span.set_attribute("lab.outcome", result.stopped)
+            self._log("serve_end", f"answered {result.requests} questions in {len(result.windows)} windows",
+                      {"lab.outcome": result.stopped, "lab.requests": result.requests}, SeverityNumber.INFO)
+            self._run_span.end()
+
+    def _flush(self) -> None:
+        if self.flush_every_window and not self.t.export_errors.count:
+            self.t.meter_provider.force_flush(timeout_millis=5000)
+
+    def _log(self, name: str, body: str, attrs: dict, severity: SeverityNumber) -> None:
+        self.t.logger.emit(body=body, event_name=f"lab.{name}", severity_number=severity, severity_text=severity.name,
+                           attributes={"lab.event": name, **attrs}, context=self._ctx)

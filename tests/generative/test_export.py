@@ -1,0 +1,117 @@
+"""The support bot's telemetry: the GenAI conventions' spans and metrics, and the lab's own."""
+
+import json
+
+import pytest
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
+from opentelemetry.sdk.metrics.export import Gauge, Histogram, InMemoryMetricReader, Sum
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from lab.generative.export import GenerativeTelemetryObserver
+from lab.generative.loop import BotServer
+from lab.specs.generative import GenerativeSpec
+from lab.telemetry.catalogue import ALLOWED_ATTRIBUTES, CATALOGUE, TOKEN_USAGE_BUCKETS, family_series_count
+from lab.telemetry.otel import GENERATIVE_SERVICE, RunIdentity, Telemetry
+
+STORY = {"what_you_will_see": "-", "root_cause": "-", "what_to_do": "-"}
+SMALL = {"catalogue": {"products": 8, "new_products": 4}, "model": {"hidden": 64, "epochs": 40},
+         "stream": {"windows": 5, "window_size": 60, "label_share": 0.6, "label_delay": 30}}
+GENERATIVE = {i.name: i for i in CATALOGUE if i.family == "generative"}
+REQUIRED_SPAN_ATTRIBUTES = ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model",
+                            "gen_ai.response.model", "gen_ai.request.max_tokens", "gen_ai.request.temperature",
+                            "gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "gen_ai.response.finish_reasons")
+
+
+def export(**changes):
+    spec = GenerativeSpec(name="bot-test", title="t", story=STORY, **{**SMALL, **changes})
+    reader, spans, logs = InMemoryMetricReader(), InMemorySpanExporter(), InMemoryLogRecordExporter()
+    tel = Telemetry(RunIdentity(spec.name, spec.variant, 0, service_name=GENERATIVE_SERVICE), otlp=False,
+                    metric_readers=[reader], span_exporters=[spans], log_exporters=[logs])
+    result = BotServer(spec, 0, fast=True, observers=[GenerativeTelemetryObserver(tel)]).run()
+    data = reader.get_metrics_data()
+    tel.shutdown()
+    return result, data, spans.get_finished_spans(), logs.get_finished_logs()
+
+
+@pytest.fixture(scope="module")
+def exported():
+    return export(release={"from_window": 3, "decode": {"max_tokens": 30, "stop_at_end_token": False}})
+
+
+def points(data):
+    for rm in data.resource_metrics:
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                for p in m.data.data_points:
+                    yield rm.resource, m, p
+
+
+def test_every_generative_instrument_is_emitted_with_its_unit_kind_and_bounded_attributes(exported):
+    _, data, *_ = exported
+    seen = {}
+    kinds = {"gauge": Gauge, "counter": Sum, "histogram": Histogram}
+    for resource, m, p in points(data):
+        seen.setdefault(m.name, (m, set()))[1].add(tuple(sorted(p.attributes)))
+        for k, v in p.attributes.items():
+            assert v in (ALLOWED_ATTRIBUTES[k] or ("support-bot",)), f"{m.name}: {k}={v!r}"
+        assert resource.attributes["service.name"] == GENERATIVE_SERVICE
+    assert set(seen) == set(GENERATIVE)
+    for name, (m, attr_sets) in seen.items():
+        inst = GENERATIVE[name]
+        assert m.unit == inst.unit and isinstance(m.data, kinds[inst.kind]), name
+        assert attr_sets == {tuple(sorted(inst.attributes))}, name
+        if inst.kind == "histogram":
+            assert all(tuple(p.explicit_bounds) == inst.buckets for p in m.data.data_points), name
+
+
+def test_values_match_the_run(exported):
+    r, data, *_ = exported
+    pts = {}
+    for _, m, p in points(data):
+        pts.setdefault(m.name, []).append(p)
+    usage = {p.attributes["gen_ai.token.type"]: p for p in pts["gen_ai.client.token.usage"]}
+    assert usage["input"].sum == sum(w.input_tokens for w in r.windows)
+    assert usage["output"].sum == sum(w.output_tokens for w in r.windows)
+    assert usage["input"].count == usage["output"].count == r.requests
+    assert tuple(usage["input"].explicit_bounds) == TOKEN_USAGE_BUCKETS
+    by_reason = {p.attributes["finish_reason"]: p.value for p in pts["ml.genai.requests"]}
+    assert by_reason == {"stop": sum(w.finish_reasons.get("stop", 0) for w in r.windows),
+                         "length": 2 * 60}  # the release's two windows
+    assert [p.value for p in pts["ml.genai.cost.usd"]] == [pytest.approx(sum(w.cost_usd for w in r.windows))]
+    ratings = {p.attributes["rating"]: p.value for p in pts["ml.genai.feedback"]}
+    assert ratings == {"down": sum(w.complaints for w in r.windows),
+                       "up": sum(w.ratings - w.complaints for w in r.windows)}
+    assert [p.value for p in pts["ml.genai.quality.accuracy"]] == [r.windows[-1].accuracy]
+    assert [p.value for p in pts["ml.genai.labels"]] == [r.windows[-1].labels_total]
+    assert [p.value for p in pts["ml.genai.drift.prompt_length_psi"]] == [r.windows[-1].length_psi]
+    assert [p.value for p in pts["ml.genai.windows"]] == [5] and [p.value for p in pts["ml.genai.running"]] == [0]
+
+
+def test_request_spans_follow_the_genai_conventions_and_carry_no_content(exported):
+    r, _, spans, logs = exported
+    req = [s for s in spans if s.name == "chat support-bot"]
+    assert len(req) == r.requests and all(s.kind.name == "INTERNAL" for s in req)
+    for s in req:
+        assert all(a in s.attributes for a in REQUIRED_SPAN_ATTRIBUTES), s.attributes
+        assert not any(k.endswith("messages") for k in s.attributes)
+    late = [s for s in req if s.attributes["lab.window"] >= 3]
+    assert all(s.attributes["gen_ai.response.finish_reasons"] == ("length",) for s in late)
+    assert all(s.attributes["gen_ai.usage.output_tokens"] == 30 == s.attributes["gen_ai.request.max_tokens"] for s in late)
+    assert len([s for s in spans if s.name == "window_check"]) == 5
+    assert [x.log_record.attributes["lab.event"] for x in logs] == ["serve_start", "release", "serve_end"]
+
+
+def test_content_capture_puts_prompt_and_answer_on_the_span():
+    r, _, spans, _ = export(stream={**SMALL["stream"], "windows": 1}, capture_content=True)
+    s = next(s for s in spans if s.name == "chat support-bot")
+    prompt = json.loads(s.attributes["gen_ai.input.messages"])[0]["parts"][0]["content"]
+    answer = json.loads(s.attributes["gen_ai.output.messages"])[0]
+    assert prompt and answer["role"] == "assistant" and answer["finish_reason"] in ("stop", "length")
+
+
+def test_a_run_exports_its_documented_series_budget(exported):
+    _, data, *_ = exported
+    series = 0
+    for _, m, p in points(data):
+        series += len(p.explicit_bounds) + 3 if isinstance(m.data, Histogram) else 1
+    assert series == family_series_count("generative")
