@@ -1,7 +1,8 @@
 """The support bot's model: a small GRU language model trained, at scenario start, to answer.
 
-Each training sequence is `question <sep> answer <eos>`; the loss counts the answer and its
-end token only, so the model learns to answer, not to ask. About 0.3 M parameters at the
+Each training sequence is `question <sep> answer <eos>`, a share of them after earlier turns
+of a conversation; the loss counts the answer and its end token only, so the model learns
+to answer the last question, not to ask. About 0.3 M parameters at the
 defaults; training is cached per process (scenario tests ask for the same world many times).
 """
 
@@ -59,16 +60,16 @@ def training_questions(catalogue: Catalogue, knows_new_products: bool) -> list[Q
     return [q for q in qs if q.product is not None] + [q for q in qs if q.product is None] * POLICY_REPEAT
 
 
-def _batch(tok: Tokenizer, qs: list[Question], word_dropout: float = 0.0,
+def _batch(tok: Tokenizer, qs: list[tuple[str, Question]], word_dropout: float = 0.0,
            rng: random.Random | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs and targets, padded: the model reads q <sep> a and predicts a <eos>."""
+    """Inputs and targets, padded: the model reads [history] q <sep> a and predicts a <eos>."""
     seqs, targets = [], []
-    for q in qs:
+    for history, q in qs:
         prompt = tok.encode(q.text)
         if word_dropout:
             keep = tok.stoi.get(q.product or "", -1)
             prompt = [i if i == keep or rng.random() >= word_dropout else tok.unk for i in prompt]
-        prompt, answer = prompt + [tok.sep], tok.encode(q.answer) + [tok.eos]
+        prompt, answer = tok.encode(history) + prompt + [tok.sep], tok.encode(q.answer) + [tok.eos]
         seq = prompt + answer
         seqs.append(seq[:-1])
         targets.append([IGNORE] * (len(prompt) - 1) + answer)
@@ -81,6 +82,24 @@ def _batch(tok: Tokenizer, qs: list[Question], word_dropout: float = 0.0,
     return x, y
 
 
+def _epoch(qs: list[Question], spec: BotModelSpec, rng: random.Random) -> list[list[tuple[str, Question]]]:
+    """One epoch's batches of (history, question). A share of the questions follows 1 to
+    history_turns earlier turns, as a chat client sends them; those are batched apart, so
+    that a short question is not padded to a conversation's length."""
+    plain, chats = [], []
+    for q in qs:
+        if rng.random() < spec.history_share:
+            turns = rng.choices(qs, k=rng.randint(1, spec.history_turns))
+            chats.append((" ".join(f"{t.text} {t.answer}" for t in turns), q))
+        else:
+            plain.append(("", q))
+    rng.shuffle(plain)
+    chats.sort(key=lambda c: len(c[0]))
+    batches = [group[i:i + spec.batch_size] for group in (plain, chats) for i in range(0, len(group), spec.batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
 def train_bot(catalogue: Catalogue, spec: BotModelSpec, seed: int) -> Bot:
     t0 = time.perf_counter()
     qs = training_questions(catalogue, spec.knows_new_products)
@@ -90,10 +109,8 @@ def train_bot(catalogue: Catalogue, spec: BotModelSpec, seed: int) -> Bot:
     opt = torch.optim.Adam(model.parameters(), lr=spec.lr)
     rng = random.Random(seed)
     for _ in range(spec.epochs):
-        order = qs[:]
-        rng.shuffle(order)
-        for i in range(0, len(order), spec.batch_size):
-            x, y = _batch(tok, order[i:i + spec.batch_size], spec.word_dropout, rng)
+        for batch in _epoch(qs, spec, rng):
+            x, y = _batch(tok, batch, spec.word_dropout, rng)
             logits, _ = model(x)
             loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=IGNORE)
             opt.zero_grad(set_to_none=True)

@@ -35,6 +35,10 @@ class BotModelSpec(Strict):
     word_dropout: float = Field(0.25, ge=0.0, lt=1.0, description="share of a training question's words (the product "
                                                                   "name excepted) read as <unk>: the bot learns the "
                                                                   "words that carry the meaning, not whole sentences")
+    history_share: float = Field(0.3, ge=0.0, le=1.0, description="share of training questions sent after earlier "
+                                                                 "turns of a conversation, as chat clients do")
+    history_turns: int = Field(4, ge=1, le=50, description="earlier turns (question and answer) before such a "
+                                                           "question: 1 to this many")
     knows_new_products: bool = Field(False, description="trained on the new products too (the new-topic fix: retrain "
                                                         "with the new catalogue entries)")
 

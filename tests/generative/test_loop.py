@@ -108,6 +108,17 @@ def test_new_topic_moves_quality_and_input_drift_not_tokens(new_topic):
     assert s.length_share == h.length_share == 0.0
 
 
+def test_conversation_history_costs_tokens_not_quality(new_topic):
+    """Prompt bloat: the bot was trained on conversations too, so the last question still gets its answer."""
+    healthy, _ = new_topic
+    s = spec(stream={"windows": 8, "window_size": 200}, history={"start_window": 2, "turns": 12})
+    bloated = BotServer(s, TEST_SEEDS[0], fast=True).run()
+    h, b = healthy.windows[-1], bloated.windows[-1]
+    assert b.input_tokens > 10 * h.input_tokens and b.cost_usd > 3 * h.cost_usd
+    assert b.accuracy > h.accuracy - 0.07 and b.hallucination_rate < h.hallucination_rate + 0.05
+    assert b.output_tokens == pytest.approx(h.output_tokens, rel=0.1)
+
+
 def test_an_interrupt_ends_the_run_cleanly():
     class Stop(Log):
         def on_unit(self, rec):
