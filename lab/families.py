@@ -1,6 +1,6 @@
 """Every scenario family, by the `kind` of its spec: what `lab run`, recording and practice mode dispatch on.
 
-A family (lab/training, lab/serving) is a spec module, a loop reporting through the one
+A family (lab/training, lab/serving, lab/generative) is a spec module, a loop reporting through the one
 observer protocol, an OTel observer, a console view and signature detectors, packed in a
 lab.telemetry.session.Family record named FAMILY in the family's `run` module. Adding a
 family: add its module here.
@@ -24,7 +24,7 @@ from lab.telemetry.session import Family, Outcome, run_session
 # `lab list`, `lab show` and the triage bookkeeping commands then start in under a second
 # instead of paying 2-4 s for torch and scipy. tests/test_architecture.py holds these
 # names to the same layer rules as an import statement.
-FAMILY_MODULES = {"training": "lab.training.run", "inference": "lab.serving.run"}
+FAMILY_MODULES = {"training": "lab.training.run", "inference": "lab.serving.run", "generative": "lab.generative.run"}
 
 
 def family_of(spec) -> Family:

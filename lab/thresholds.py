@@ -71,6 +71,25 @@ LATENCY_OBJECTIVE_S = 0.1
 LATENCY_BUDGET = 0.01
 ERROR_BUDGET = 0.01
 
+# -- the support bot (lab/generative; docs/generative.md) -----------------------------------
+# Measured on 6 calibration seeds (10-15) x 17 windows of 200 questions, healthy and with each
+# change (issue 18's closing note has the table); each flag must hold SUSTAINED_WINDOWS windows.
+# Quality SLI: the material's objective, "a quality SLI above 0.85" (accuracy on labelled
+# answers). Healthy windows measured 0.885-0.97; 35% of questions on new products 0.635-0.745.
+QUALITY_SLI_OBJECTIVE = 0.85
+# Hallucination rate on the same labels: healthy at most 0.06; the new topic 0.205-0.325.
+HALLUCINATION_RATE_THRESHOLD = 0.1
+# Out-of-vocabulary share of prompt tokens: the healthy stream's words are all the bot's own
+# (0 in every window measured); a new product's name alone is 1 token in ~7. One unknown
+# word per 100 tokens flags it (the new topic measured 0.034-0.052).
+OOV_RATE_THRESHOLD = 0.01
+# Answers cut at max_tokens: none in a healthy window (the bot stops at its end token); more
+# than 1 in 20 means the stop condition or the cap changed (runaway release: every answer).
+LENGTH_FINISH_SHARE = 0.05
+# Cost per 1,000 requests in USD at the scenario's token prices: twice the healthy bot's
+# (12.4 measured: 7.2 input and 5.9 output tokens a request at 0.5 and 1.5 USD per 1,000).
+COST_PER_1K_REQUESTS_USD = 25.0
+
 # -- the stack itself (docs/alerts.md says where each number comes from) -------------------
 # New series in Prometheus's head within 5 minutes. A run adds 37-43 series (training) or 94
 # (serving), target_info included; the whole alert matrix, the lab's busiest legitimate load,

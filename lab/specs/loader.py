@@ -20,10 +20,11 @@ from pydantic import BaseModel, ValidationError
 
 from lab.repo import ROOT
 from lab.specs.base import ScenarioHeader, SpecError
+from lab.specs.generative import GenerativeSpec
 from lab.specs.serving import InferenceSpec
 from lab.specs.training import TrainingSpec
 
-SCHEMAS: dict[str, type[ScenarioHeader]] = {"training": TrainingSpec, "inference": InferenceSpec}
+SCHEMAS: dict[str, type[ScenarioHeader]] = {"training": TrainingSpec, "inference": InferenceSpec, "generative": GenerativeSpec}
 # Discriminator values of tagged unions (faults, shifts): left out of error paths.
 _UNION_TAGS = {"lr_burst", "corrupt_batch", "covariate", "concept"}
 # What makes a scenario the scenario it is: its name (the lab_scenario label), its kind (the
