@@ -60,6 +60,12 @@ STACK_URL_VARS = {
 }
 
 
+def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where built binaries, benchmark venvs and trained models are kept between runs (outside the repo)."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("LAB_CACHE_DIR") or Path.home() / ".cache" / "ml-obs-lab")
+
+
 def state_dir(environ: Mapping[str, str] | None = None) -> Path:
     """Where `make up` keeps the stack's state: $LAB_STATE_DIR, else <repo>/.lab (as scripts/native/lib.sh)."""
     environ = os.environ if environ is None else environ

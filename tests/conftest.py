@@ -126,16 +126,18 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 
 # The modules that take longest in `make test` (per module, 2026-12-05 on 3 workers: the alert
-# matrix 373 s, the drills 173, the compose stack 158, the series flood 111, the panel
-# contract 76, the collector outage 71, the overload drill 56): started first, so that no
-# worker is left with one of them at the end.
+# matrix 378 s, the drills 171, the compose stack 162, the series flood 111, the bot's
+# signatures 78, the panel contract 73, the collector outage 71, the bot's model 59, the
+# overload drill 55): started first, so that no worker is left with one of them at the end.
 LONGEST_FIRST = [
     "tests/dev/test_alert_matrix.py",
     "tests/e2e/test_drills.py",
     "tests/stack/test_compose_stack.py",
     "tests/e2e/test_series_flood.py",
+    "tests/generative/test_signatures.py",
     "tests/dev/test_panel_contract.py",
     "tests/e2e/test_collector_outage.py",
+    "tests/generative/test_model.py",
     "tests/e2e/test_overload.py",
 ]
 

@@ -2,23 +2,29 @@
 
 Each training sequence is `question <sep> answer <eos>`, a share of them after earlier turns
 of a conversation; the loss counts the answer and its end token only, so the model learns
-to answer the last question, not to ask. About 0.3 M parameters at the
-defaults; training is cached per process (scenario tests ask for the same world many times).
+to answer the last question, not to ask. About 0.19 M parameters at the
+defaults; a trained bot is kept per machine (LAB_CACHE_DIR/bots), keyed by its specs, seed and code.
 """
 
 from __future__ import annotations
 
 import copy
+import fcntl
 import functools
+import hashlib
+import os
 import random
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from lab.generative.catalogue import Catalogue, Question, make_catalogue
 from lab.generative.tokenizer import Tokenizer
+from lab.repo import cache_dir
 from lab.specs.generative import BotModelSpec, CatalogueSpec
 
 IGNORE = -100  # cross_entropy's ignore_index: question tokens and padding are not targets
@@ -120,14 +126,59 @@ def train_bot(catalogue: Catalogue, spec: BotModelSpec, seed: int) -> Bot:
     return Bot(catalogue, tok, model.eval(), time.perf_counter() - t0, len(qs))
 
 
+# What a trained bot depends on besides its specs and seed: the code that builds the world and
+# trains it, and torch. A change to any of them trains anew instead of loading a stale model.
+_CODE = (Path(__file__).parent / "catalogue.py", Path(__file__).parent / "tokenizer.py", Path(__file__),
+         Path(sys.modules[BotModelSpec.__module__].__file__))
+
+
+def cache_key(catalogue_json: str, model_json: str, seed: int) -> str:
+    h = hashlib.sha256()
+    for part in (catalogue_json, model_json, str(seed), torch.__version__):
+        h.update(part.encode() + b"\0")
+    for path in _CODE:
+        h.update(path.read_bytes())
+    return h.hexdigest()[:24]
+
+
+def _load(path: Path, catalogue: Catalogue, spec: BotModelSpec) -> Bot:
+    saved = torch.load(path, weights_only=True)
+    tok = Tokenizer((), itos=saved["itos"])
+    model = BotLM(len(tok), spec.embedding, spec.hidden)
+    model.load_state_dict(saved["state_dict"])
+    return Bot(catalogue, tok, model.eval(), float(saved["train_s"]), int(saved["trained_on"]))
+
+
+def _save(bot: Bot, path: Path) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    torch.save({"state_dict": bot.model.state_dict(), "itos": bot.tokenizer.itos, "train_s": bot.train_s,
+                "trained_on": bot.trained_on}, tmp)
+    tmp.replace(path)  # whole or not at all: a reader never sees half a file
+
+
 @functools.lru_cache(maxsize=8)
 def _trained(catalogue_json: str, model_json: str, seed: int) -> Bot:
-    spec = CatalogueSpec.model_validate_json(catalogue_json)
-    return train_bot(make_catalogue(spec), BotModelSpec.model_validate_json(model_json), seed)
+    """Trained once per machine: kept in LAB_CACHE_DIR/bots by cache_key (a few hundred kB each);
+    a process that finds another training the same bot waits for it (a file lock) and loads it."""
+    catalogue = make_catalogue(CatalogueSpec.model_validate_json(catalogue_json))
+    spec = BotModelSpec.model_validate_json(model_json)
+    folder = cache_dir() / "bots"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{cache_key(catalogue_json, model_json, seed)}.pt"
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            try:
+                return _load(path, catalogue, spec)
+            except Exception:  # unreadable (a torch change, a damaged file): train it again
+                path.unlink(missing_ok=True)
+        bot = train_bot(catalogue, spec, seed)
+        _save(bot, path)
+        return bot
 
 
 def trained_bot(catalogue: CatalogueSpec, model: BotModelSpec, seed: int) -> Bot:
-    """The bot of this world, model spec and seed; trained once per process, a copy each call
-    (a release may change the model it serves)."""
+    """The bot of this world, model spec and seed; trained once per machine (_trained), a copy
+    each call (a release may change the model it serves). train_s is the training's own time."""
     bot = _trained(catalogue.model_dump_json(), model.model_dump_json(), seed)
     return Bot(bot.catalogue, bot.tokenizer, copy.deepcopy(bot.model), bot.train_s, bot.trained_on)

@@ -21,9 +21,10 @@ def words(text: str) -> list[str]:
 
 
 class Tokenizer:
-    def __init__(self, corpus: Iterable[str]):
+    def __init__(self, corpus: Iterable[str], *, itos: list[str] | None = None):
+        """The vocabulary of `corpus`; or, with `itos`, a saved one (id -> word, specials first)."""
         vocab = sorted({w for text in corpus for w in words(text)})
-        self.itos: list[str] = [*SPECIALS, *vocab]
+        self.itos: list[str] = list(itos) if itos is not None else [*SPECIALS, *vocab]
         self.stoi: dict[str, int] = {w: i for i, w in enumerate(self.itos)}
         self.pad, self.unk, self.sep, self.eos = (self.stoi[t] for t in SPECIALS)
 

@@ -12,9 +12,10 @@ import statistics
 import pytest
 
 from lab.dev.calibrate import TEST_SEEDS
+from lab.generative.catalogue import make_catalogue
 from lab.generative.generate import generate
 from lab.generative.judge import CORRECT, HALLUCINATION, verdict
-from lab.generative.model import trained_bot
+from lab.generative.model import _trained, cache_key, train_bot, trained_bot
 from lab.specs.generative import BotModelSpec, CatalogueSpec, DecodeSpec
 
 SEED = TEST_SEEDS[0]
@@ -71,6 +72,24 @@ def test_training_is_reproducible_per_seed(bot):
     again = trained_bot(CatalogueSpec(), BotModelSpec(), SEED)  # the process cache, copied
     assert again.model is not bot.model
     assert all((a == b).all() for a, b in zip(again.model.parameters(), bot.model.parameters()))
-    small = CatalogueSpec(products=8, new_products=0)
-    a, b = (trained_bot(small, BotModelSpec(epochs=2, hidden=32), SEED + 100) for _ in range(2))
+    small = make_catalogue(CatalogueSpec(products=8, new_products=0))
+    a, b = (train_bot(small, BotModelSpec(epochs=2, hidden=32), SEED + 100) for _ in range(2))  # no cache
     assert all((x == y).all() for x, y in zip(a.model.parameters(), b.model.parameters()))
+
+
+def test_a_trained_bot_is_kept_on_disk_and_loaded_the_same(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path))
+    small, spec = CatalogueSpec(products=8, new_products=0), BotModelSpec(epochs=2, hidden=32)
+    _trained.cache_clear()
+    first = trained_bot(small, spec, 7)
+    [saved] = (tmp_path / "bots").glob("*.pt")
+    assert saved.name == f"{cache_key(small.model_dump_json(), spec.model_dump_json(), 7)}.pt"
+    _trained.cache_clear()  # a new process: from the disk
+    again = trained_bot(small, spec, 7)
+    assert again.tokenizer.itos == first.tokenizer.itos and again.train_s == first.train_s
+    assert all((a == b).all() for a, b in zip(again.model.parameters(), first.model.parameters()))
+    assert cache_key(small.model_dump_json(), spec.model_dump_json(), 8) != saved.stem  # another seed, another bot
+    saved.write_bytes(b"damaged")
+    _trained.cache_clear()
+    assert trained_bot(small, spec, 7).tokenizer.itos == first.tokenizer.itos  # trained again
+    _trained.cache_clear()
