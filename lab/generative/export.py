@@ -16,7 +16,8 @@ latest, which is what that opt-in asks for.
   operation duration, and the server's request duration, time to first token and time per
   output token; buckets and why in lab/telemetry/catalogue.py.
 - The lab's own (ml.genai.*): answers by finish reason, cost, confidence, labelled quality,
-  user ratings, and prompt and confidence drift per window.
+  user ratings, prompt and confidence drift per window, and the personal data values the
+  spans' message content carried (ml.genai.pii.exported; 0 without content capture).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from opentelemetry._logs import SeverityNumber
 from opentelemetry.trace import SpanKind
 
 from lab.generative.loop import BotEvent, BotResult, BotServer, BotWindow, RequestRecord
+from lab.generative.pii import PII_TYPES
+from lab.generative.pii import find as find_pii
 from lab.specs.base import hidden
 from lab.telemetry.catalogue import GENAI_OPERATION, GENAI_PROVIDER, create
 from lab.telemetry.observer import BaseObserver
@@ -35,7 +38,7 @@ from lab.telemetry.otel import Telemetry
 
 PER_REQUEST = ("gen_ai.client.token.usage", "gen_ai.client.operation.duration", "gen_ai.server.request.duration",
                "gen_ai.server.time_to_first_token", "gen_ai.server.time_per_output_token", "ml.genai.requests",
-               "ml.genai.cost.usd", "ml.genai.confidence")
+               "ml.genai.cost.usd", "ml.genai.confidence", "ml.genai.pii.exported")
 PER_WINDOW = ("ml.genai.labels", "ml.genai.quality.accuracy", "ml.genai.quality.hallucination_rate", "ml.genai.feedback",
               "ml.genai.drift.token_js_distance", "ml.genai.drift.oov_rate", "ml.genai.drift.prompt_length_psi",
               "ml.genai.drift.confidence_ks", "ml.genai.running", "ml.genai.windows")
@@ -73,6 +76,8 @@ class GenerativeTelemetryObserver(BaseObserver):
         for rating in ("up", "down"):
             self.i["ml.genai.feedback"].add(0, {**self._model, "rating": rating})
         self.i["ml.genai.labels"].add(0, self._model)
+        for kind in PII_TYPES:
+            self.i["ml.genai.pii.exported"].add(0, {**self._model, "pii_type": kind})
         self.i["ml.genai.cost.usd"].add(0, self._model)
         self._flush()
         length = "" if hidden(spec) else f" for {server.windows} windows of {spec.stream.window_size} requests"
@@ -88,6 +93,10 @@ class GenerativeTelemetryObserver(BaseObserver):
                         "gen_ai.usage.input_tokens": rec.input_tokens, "gen_ai.usage.output_tokens": rec.output_tokens,
                         "gen_ai.response.finish_reasons": [rec.finish_reason], "lab.window": rec.window})
         if self.spec.capture_content and span.is_recording():
+            # What leaves the process: the personal data in the content this span now carries.
+            for kind, n in find_pii(f"{rec.prompt} \n {rec.answer}").items():
+                if n:
+                    self.i["ml.genai.pii.exported"].add(n, {**self._model, "pii_type": kind})
             span.set_attribute("gen_ai.input.messages", json.dumps(
                 [{"role": "user", "parts": [{"type": "text", "content": rec.prompt}]}]))
             span.set_attribute("gen_ai.output.messages", json.dumps(

@@ -34,6 +34,8 @@ from lab.generative.catalogue import Question
 from lab.generative.generate import Generation, generate
 from lab.generative.judge import CORRECT, HALLUCINATION, verdict
 from lab.generative.model import trained_bot, training_questions
+from lab.generative.pii import contact_details
+from lab.generative.pii import find as find_pii
 from lab.specs.generative import GenerativeSpec
 from lab.stats import bin_counts, js_distance, ks_pvalue, ks_statistic, proportions, psi, reference_edges
 from lab.telemetry.observer import Observer
@@ -56,6 +58,7 @@ class RequestRecord:
     duration_s: float
     confidence: float
     unknown_share: float  # share of the prompt's tokens outside the vocabulary
+    pii_values: int  # personal data values in the prompt (lab.generative.pii.find)
     start_ns: int
     end_ns: int
     prompt: str  # content: exported only where a scenario turns content capture on
@@ -90,6 +93,7 @@ class BotWindow:
     confidence_ks_pvalue: float
     new_product_share: float  # ground truth: the share the stream was asked to draw
     history_turns: int
+    pii_prompts: int  # prompts carrying personal data (found in them, lab.generative.pii)
     elapsed_s: float
     start_ns: int
     end_ns: int
@@ -233,6 +237,8 @@ class BotServer:
             ratings, complaints = ratings + arrived[0], complaints + arrived[1]
             q, new = self._question(w)
             history = " ".join(list(self._turns)[-turns:]) if turns else ""
+            if s.pii_share and self.rng.random() < s.pii_share:  # the details go before the question
+                history = f"{history} {contact_details(self.rng)[1]}".strip()
             prompt = f"{history} {q.text}" if history else q.text
             t_ns = time.time_ns()
             g = generate(self.bot, prompt, decode, self.generator)
@@ -253,7 +259,8 @@ class BotServer:
         tok = self.bot.tokenizer
         return RequestRecord(self._i, self._i, w, q.kind, g.input_tokens, g.output_tokens, g.finish_reason, g.ttft_s,
                              g.time_per_output_token_s, g.duration_s, g.confidence,
-                             tok.unknown_share(tok.encode(prompt)), t_ns, t_ns + int(g.duration_s * 1e9), prompt, g.text,
+                             tok.unknown_share(tok.encode(prompt)), sum(find_pii(prompt).values()), t_ns,
+                             t_ns + int(g.duration_s * 1e9), prompt, g.text,
                              verdict(self.bot.catalogue, q, g.text), new)
 
     def _after(self, rec: RequestRecord, q: Question) -> None:
@@ -307,6 +314,7 @@ class BotServer:
             confidence_mean=float(conf.mean()), confidence_ks=d,
             confidence_ks_pvalue=float(ks_pvalue(d, ref.confidence.size, conf.size)),
             new_product_share=self.spec.new_product_share_at(w), history_turns=turns,
+            pii_prompts=sum(r.pii_values > 0 for r in recs),
             elapsed_s=time.monotonic() - t_w, start_ns=start_ns, end_ns=time.time_ns())
 
     def _emit(self, name: str, window: int, message: str, **attrs: Any) -> None:

@@ -63,6 +63,8 @@ class BotStreamSpec(Strict):
     feedback_noise: float = Field(0.05, ge=0.0, le=0.5, description="share of ratings that say the opposite of the "
                                                                     "answer's real correctness")
     feedback_delay: int = Field(100, ge=0, description="requests between an answer and its rating")
+    pii_share: float = Field(0.0, ge=0.0, le=1.0, description="share of questions a customer sends with contact "
+                                                              "details (an e-mail address, phone or card number)")
     price_per_1k_input_tokens: float = Field(0.5, ge=0.0, description="USD; what a hosted model of this size would charge")
     price_per_1k_output_tokens: float = Field(1.5, ge=0.0, description="USD")
 

@@ -36,7 +36,7 @@ GENAI_OPERATION, GENAI_PROVIDER = "chat", "ml-lab"
 ALLOWED_ATTRIBUTES.update({"gen_ai.operation.name": (GENAI_OPERATION,), "gen_ai.provider.name": (GENAI_PROVIDER,),
                            "gen_ai.request.model": None, "gen_ai.response.model": None,
                            "gen_ai.token.type": ("input", "output"), "finish_reason": ("stop", "length"),
-                           "rating": ("up", "down")})
+                           "rating": ("up", "down"), "pii_type": ("email", "phone", "card")})
 GENAI_ATTRIBUTES = ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model", "gen_ai.response.model")
 # The conventions' advisory boundaries for gen_ai.client.token.usage (powers of 4, 1 to 4^13).
 TOKEN_USAGE_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
@@ -245,6 +245,10 @@ CATALOGUE: tuple[Instrument, ...] = (
     _generative("ml.genai.drift.confidence_ks", "gauge", "", (), "ml_genai_drift_confidence_ks",
                 "confidence drift (Kolmogorov-Smirnov)", "every window",
                 "KS statistic between the window's answer confidences and those of a reference window answered at start."),
+    _generative("ml.genai.pii.exported", "counter", "{value}", ("model", "pii_type"), "ml_genai_pii_exported_total",
+                "PII in telemetry", "every request",
+                "Personal data values (e-mail addresses, phone and payment card numbers) in the message content the "
+                "bot's spans carry: 0 unless content capture is on and customers send such details."),
     _generative("ml.genai.running", "gauge", "", (), "ml_genai_running", "run_state", "every export",
                 "1 while the bot's run is in progress, 0 in the run's final export."),
     _generative("ml.genai.windows", "counter", "{window}", (), "ml_genai_windows_total", "window", "every window",

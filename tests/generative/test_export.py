@@ -115,3 +115,19 @@ def test_a_run_exports_its_documented_series_budget(exported):
     for _, m, p in points(data):
         series += len(p.explicit_bounds) + 3 if isinstance(m.data, Histogram) else 1
     assert series == family_series_count("generative")
+
+
+def _pii(data):
+    return {p.attributes["pii_type"]: p.value for _, m, p in points(data) if m.name == "ml.genai.pii.exported"}
+
+
+def test_personal_data_reaches_telemetry_only_with_content_capture():
+    stream = {**SMALL["stream"], "windows": 2, "pii_share": 0.5}
+    r, data, spans, _ = export(stream=stream)
+    assert sum(w.pii_prompts for w in r.windows) > 20
+    assert _pii(data) == {"email": 0, "phone": 0, "card": 0}
+    assert not any("@" in str(v) for s in spans for v in s.attributes.values())
+    r, data, spans, _ = export(stream=stream, capture_content=True)
+    exported = _pii(data)
+    assert sum(exported.values()) >= sum(w.pii_prompts for w in r.windows) and min(exported.values()) > 0
+    assert any("@" in s.attributes.get("gen_ai.input.messages", "") for s in spans)

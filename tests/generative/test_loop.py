@@ -55,7 +55,7 @@ def test_a_healthy_window():
     r = BotServer(s, 1, fast=True).run()
     w = r.windows[-1]
     assert w.requests == 100 and w.finish_reasons == {"stop": 100} and w.length_share == 0.0
-    assert w.oov_rate == 0.0 and w.new_product_share == 0.0 and w.history_turns == 0
+    assert w.oov_rate == 0.0 and w.new_product_share == 0.0 and w.history_turns == 0 and w.pii_prompts == 0
     st = s.stream
     assert w.cost_usd == pytest.approx((w.input_tokens * st.price_per_1k_input_tokens +
                                         w.output_tokens * st.price_per_1k_output_tokens) / 1000)
