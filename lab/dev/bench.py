@@ -37,7 +37,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import lab
-from lab.repo import read_dotenv
+from lab.repo import cache_dir, read_dotenv
 from lab.specs.loader import load_scenario
 from lab.telemetry.observer import BaseObserver
 from lab.telemetry.otel import RunIdentity, Telemetry
@@ -57,7 +57,7 @@ def tensorboard_path() -> tuple[Path | None, str]:
     """A directory with the pinned tensorboard (and absl-py, its one import the venv lacks), made once."""
     env = read_dotenv()
     tb, absl = env.get("LAB_BENCH_TENSORBOARD_VERSION", ""), env.get("LAB_BENCH_TENSORBOARD_ABSL_VERSION", "")
-    target = Path(os.environ.get("LAB_CACHE_DIR", Path.home() / ".cache" / "ml-obs-lab")) / f"bench-tensorboard-{tb}"
+    target = cache_dir() / f"bench-tensorboard-{tb}"
     if not (target / "tensorboard").is_dir():
         uv = Path(sys.executable).parent / "uv"
         # --no-deps: its other requirements (numpy, protobuf, ...) are the venv's own

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lab.repo import read_dotenv
+from lab.repo import cache_dir, read_dotenv
 from lab.serving.drift import DriftMonitor
 from lab.serving.model import make_world
 from lab.specs.serving import FEATURES, ServeDataSpec
@@ -203,7 +202,7 @@ def _evidently_python() -> tuple[Path | None, str]:
     env = read_dotenv()
     version = env.get("LAB_BENCH_EVIDENTLY_VERSION", "").strip()
     pandas = env.get("LAB_BENCH_EVIDENTLY_PANDAS_VERSION", "").strip()
-    venv = Path(os.environ.get("LAB_CACHE_DIR", Path.home() / ".cache" / "ml-obs-lab")) / f"bench-evidently-{version}"
+    venv = cache_dir() / f"bench-evidently-{version}"
     py = venv / "bin" / "python"
     if py.exists():
         return py, f"evidently {version}"

@@ -94,8 +94,9 @@ class GenerativeTelemetryObserver(BaseObserver):
                         "gen_ai.response.finish_reasons": [rec.finish_reason], "lab.window": rec.window})
         if self.spec.capture_content and span.is_recording():
             # What leaves the process: the personal data in the content this span now carries.
-            for kind, n in find_pii(f"{rec.prompt} \n {rec.answer}").items():
-                if n:
+            in_answer = find_pii(rec.answer)  # the prompt's were counted when it arrived (rec.pii)
+            for kind in PII_TYPES:
+                if n := rec.pii[kind] + in_answer[kind]:
                     self.i["ml.genai.pii.exported"].add(n, {**self._model, "pii_type": kind})
             span.set_attribute("gen_ai.input.messages", json.dumps(
                 [{"role": "user", "parts": [{"type": "text", "content": rec.prompt}]}]))

@@ -24,6 +24,7 @@ STOP, LENGTH = "stop", "length"
 @dataclass
 class Generation:
     input_tokens: int  # the prompt's tokens and the <sep> that ends it
+    prompt_ids: list[int] = field(default_factory=list)  # the prompt's tokens, <sep> excluded
     tokens: list[int] = field(default_factory=list)  # output tokens, the end token excluded
     logprobs: list[float] = field(default_factory=list)  # the model's log-probability of each emitted token
     finish_reason: str = LENGTH
@@ -80,7 +81,7 @@ def generate(bot: Bot, prompt: str, decode: DecodeSpec, generator: torch.Generat
     """One answer to `prompt`, timed from the moment the prompt arrives."""
     t0 = time.perf_counter()
     ids = bot.tokenizer.encode(prompt)
-    g = Generation(input_tokens=len(ids) + 1)
+    g = Generation(input_tokens=len(ids) + 1, prompt_ids=ids)
     for token, logprob in stream(bot, ids, decode, generator):
         now = time.perf_counter()
         if math.isnan(g.ttft_s):

@@ -58,7 +58,7 @@ class RequestRecord:
     duration_s: float
     confidence: float
     unknown_share: float  # share of the prompt's tokens outside the vocabulary
-    pii_values: int  # personal data values in the prompt (lab.generative.pii.find)
+    pii: dict[str, int]  # personal data values in the prompt, by type (lab.generative.pii.find)
     start_ns: int
     end_ns: int
     prompt: str  # content: exported only where a scenario turns content capture on
@@ -245,7 +245,7 @@ class BotServer:
             rec = self._record(w, q, new, prompt, g, t_ns)
             self._after(rec, q)
             recs.append(rec)
-            prompt_ids.append(self.bot.tokenizer.encode(prompt) + [self.bot.tokenizer.sep])
+            prompt_ids.append(g.prompt_ids + [self.bot.tokenizer.sep])
             for o in self.observers:
                 o.on_unit(rec)
             self._i += 1
@@ -256,10 +256,9 @@ class BotServer:
             o.on_report(report)
 
     def _record(self, w: int, q: Question, new: bool, prompt: str, g: Generation, t_ns: int) -> RequestRecord:
-        tok = self.bot.tokenizer
         return RequestRecord(self._i, self._i, w, q.kind, g.input_tokens, g.output_tokens, g.finish_reason, g.ttft_s,
                              g.time_per_output_token_s, g.duration_s, g.confidence,
-                             tok.unknown_share(tok.encode(prompt)), sum(find_pii(prompt).values()), t_ns,
+                             self.bot.tokenizer.unknown_share(g.prompt_ids), find_pii(prompt), t_ns,
                              t_ns + int(g.duration_s * 1e9), prompt, g.text,
                              verdict(self.bot.catalogue, q, g.text), new)
 
@@ -314,7 +313,7 @@ class BotServer:
             confidence_mean=float(conf.mean()), confidence_ks=d,
             confidence_ks_pvalue=float(ks_pvalue(d, ref.confidence.size, conf.size)),
             new_product_share=self.spec.new_product_share_at(w), history_turns=turns,
-            pii_prompts=sum(r.pii_values > 0 for r in recs),
+            pii_prompts=sum(any(r.pii.values()) for r in recs),
             elapsed_s=time.monotonic() - t_w, start_ns=start_ns, end_ns=time.time_ns())
 
     def _emit(self, name: str, window: int, message: str, **attrs: Any) -> None:

@@ -23,8 +23,9 @@ def words(text: str) -> list[str]:
 class Tokenizer:
     def __init__(self, corpus: Iterable[str], *, itos: list[str] | None = None):
         """The vocabulary of `corpus`; or, with `itos`, a saved one (id -> word, specials first)."""
-        vocab = sorted({w for text in corpus for w in words(text)})
-        self.itos: list[str] = list(itos) if itos is not None else [*SPECIALS, *vocab]
+        if itos is None:
+            itos = [*SPECIALS, *sorted({w for text in corpus for w in words(text)})]
+        self.itos: list[str] = list(itos)
         self.stoi: dict[str, int] = {w: i for i, w in enumerate(self.itos)}
         self.pad, self.unk, self.sep, self.eos = (self.stoi[t] for t in SPECIALS)
 

@@ -258,23 +258,13 @@ CATALOGUE: tuple[Instrument, ...] = (
 BY_NAME = {i.name: i for i in CATALOGUE}
 
 
-def prometheus_series_count(n_layers: int) -> int:
-    """Series one run produces in Prometheus (histogram: buckets + +Inf + _sum + _count)."""
-    total = 0
-    for inst in CATALOGUE:
-        if inst.family != "training":
-            continue
-        per_attr = 1
-        for a in inst.attributes:
-            per_attr *= n_layers if a == "layer" else len(ALLOWED_ATTRIBUTES[a])
-        per_series = len(inst.buckets) + 3 if inst.kind == "histogram" else 1
-        total += per_attr * per_series
-    return total
+# Attributes with no fixed set of values that still take one value per run: the model's name.
+ONE_PER_RUN = ("model", "gen_ai.request.model", "gen_ai.response.model")
 
 
-def family_series_count(family: str) -> int:
-    """Series one run of a family without per-layer or per-feature attributes produces in
-    Prometheus (histogram: buckets + +Inf + _sum + _count per attribute set)."""
+def prometheus_series_count(n_layers: int = 0, family: str = "training") -> int:
+    """Series one run of `family` produces in Prometheus (histogram: buckets + +Inf + _sum + _count
+    per attribute set); `layer` takes n_layers values."""
     total = 0
     for inst in CATALOGUE:
         if inst.family != family:
@@ -282,9 +272,12 @@ def family_series_count(family: str) -> int:
         per_attr = 1
         for a in inst.attributes:
             values = ALLOWED_ATTRIBUTES[a]
-            if values is None and a not in ("model", "gen_ai.request.model", "gen_ai.response.model"):
+            if a == "layer":
+                per_attr *= n_layers
+            elif values is not None:
+                per_attr *= len(values)
+            elif a not in ONE_PER_RUN:
                 raise ValueError(f"{inst.name}: attribute {a!r} has no fixed set of values")
-            per_attr *= 1 if values is None else len(values)
         total += per_attr * (len(inst.buckets) + 3 if inst.kind == "histogram" else 1)
     return total
 

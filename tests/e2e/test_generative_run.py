@@ -14,7 +14,7 @@ import requests
 from lab.generative.export import GenerativeTelemetryObserver
 from lab.generative.loop import BotServer
 from lab.specs.generative import GenerativeSpec
-from lab.telemetry.catalogue import CATALOGUE, family_series_count
+from lab.telemetry.catalogue import CATALOGUE, prometheus_series_count
 from lab.telemetry.otel import GENERATIVE_SERVICE, RunIdentity, Telemetry
 
 GENERATIVE = [i for i in CATALOGUE if i.family == "generative"]
@@ -61,7 +61,7 @@ def test_every_generative_series_is_queryable_with_its_labels(native_stack, bot_
 def test_the_run_makes_its_series_budget_in_prometheus(native_stack, bot_run):
     _, sel, _ = bot_run
     [count] = native_stack.query(f'count({{__name__=~"(ml_genai|gen_ai)_.+",{sel}}})')
-    assert int(count["value"][1]) == family_series_count("generative")
+    assert int(count["value"][1]) == prometheus_series_count(family="generative")
 
 
 def test_values_match_the_run(native_stack, bot_run):

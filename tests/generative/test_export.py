@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from lab.generative.export import GenerativeTelemetryObserver
 from lab.generative.loop import BotServer
 from lab.specs.generative import GenerativeSpec
-from lab.telemetry.catalogue import ALLOWED_ATTRIBUTES, CATALOGUE, TOKEN_USAGE_BUCKETS, family_series_count
+from lab.telemetry.catalogue import ALLOWED_ATTRIBUTES, CATALOGUE, TOKEN_USAGE_BUCKETS, prometheus_series_count
 from lab.telemetry.otel import GENERATIVE_SERVICE, RunIdentity, Telemetry
 
 STORY = {"what_you_will_see": "-", "root_cause": "-", "what_to_do": "-"}
@@ -114,7 +114,7 @@ def test_a_run_exports_its_documented_series_budget(exported):
     series = 0
     for _, m, p in points(data):
         series += len(p.explicit_bounds) + 3 if isinstance(m.data, Histogram) else 1
-    assert series == family_series_count("generative")
+    assert series == prometheus_series_count(family="generative")
 
 
 def _pii(data):

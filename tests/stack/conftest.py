@@ -36,9 +36,9 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from lab.repo import ROOT
+from lab.repo import ROOT, cache_dir
 
-DELAYS = Path(os.environ.get("LAB_CACHE_DIR", Path.home() / ".cache/ml-obs-lab")) / "logs" / "backend-delays.tsv"
+DELAYS = cache_dir() / "logs" / "backend-delays.tsv"
 
 
 # --- reading the trace and log backends ----------------------------------------------------------

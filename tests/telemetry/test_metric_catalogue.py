@@ -3,7 +3,7 @@
 import re
 
 from lab.repo import ROOT
-from lab.telemetry.catalogue import CATALOGUE, family_series_count
+from lab.telemetry.catalogue import CATALOGUE, prometheus_series_count
 
 DOC = ROOT / "docs" / "metrics.md"
 
@@ -42,4 +42,4 @@ def test_every_classic_signal_is_covered():
 
 def test_the_documented_series_budget_of_a_bot_run_is_the_catalogues():
     budget = re.search(r"a bot run produces (\d+) series", DOC.read_text()).group(1)
-    assert int(budget) == family_series_count("generative")
+    assert int(budget) == prometheus_series_count(family="generative")
