@@ -28,6 +28,7 @@ from opentelemetry import trace
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.trace import SpanKind
 
+from lab.generative.judge import VERDICTS
 from lab.generative.loop import BotEvent, BotResult, BotServer, BotWindow, RequestRecord
 from lab.generative.pii import PII_TYPES
 from lab.generative.pii import find as find_pii
@@ -41,7 +42,7 @@ PER_REQUEST = ("gen_ai.client.token.usage", "gen_ai.client.operation.duration", 
                "ml.genai.cost.usd", "ml.genai.confidence", "ml.genai.pii.exported")
 PER_WINDOW = ("ml.genai.labels", "ml.genai.quality.accuracy", "ml.genai.quality.hallucination_rate", "ml.genai.feedback",
               "ml.genai.drift.token_js_distance", "ml.genai.drift.oov_rate", "ml.genai.drift.prompt_length_psi",
-              "ml.genai.drift.confidence_ks", "ml.genai.running", "ml.genai.windows")
+              "ml.genai.drift.confidence_ks", "ml.genai.drift.confidence_ks_p_value", "ml.genai.running", "ml.genai.windows")
 
 
 class GenerativeTelemetryObserver(BaseObserver):
@@ -54,7 +55,6 @@ class GenerativeTelemetryObserver(BaseObserver):
         self.flush_every_window = flush_every_window
         self.i = {n: create(telemetry.meter, n) for n in PER_REQUEST + PER_WINDOW}
         self._run_span = None
-        self._labels_seen = 0
 
     def on_start(self, server: BotServer) -> None:
         spec = server.spec
@@ -75,7 +75,8 @@ class GenerativeTelemetryObserver(BaseObserver):
             self.i["ml.genai.requests"].add(0, {**self._model, "finish_reason": reason})
         for rating in ("up", "down"):
             self.i["ml.genai.feedback"].add(0, {**self._model, "rating": rating})
-        self.i["ml.genai.labels"].add(0, self._model)
+        for v in VERDICTS:
+            self.i["ml.genai.labels"].add(0, {**self._model, "verdict": v})
         for kind in PII_TYPES:
             self.i["ml.genai.pii.exported"].add(0, {**self._model, "pii_type": kind})
         self.i["ml.genai.cost.usd"].add(0, self._model)
@@ -119,9 +120,9 @@ class GenerativeTelemetryObserver(BaseObserver):
 
     def on_report(self, rec: BotWindow) -> None:
         i = self.i
-        if rec.labels_total > self._labels_seen:
-            i["ml.genai.labels"].add(rec.labels_total - self._labels_seen, self._model)
-            self._labels_seen = rec.labels_total
+        for v, n in rec.label_verdicts.items():
+            if n:
+                i["ml.genai.labels"].add(n, {**self._model, "verdict": v})
         if rec.accuracy == rec.accuracy:  # not NaN: enough labels arrived
             i["ml.genai.quality.accuracy"].set(rec.accuracy, self._model)
             i["ml.genai.quality.hallucination_rate"].set(rec.hallucination_rate, self._model)
@@ -131,6 +132,7 @@ class GenerativeTelemetryObserver(BaseObserver):
         i["ml.genai.drift.oov_rate"].set(rec.oov_rate)
         i["ml.genai.drift.prompt_length_psi"].set(rec.length_psi)
         i["ml.genai.drift.confidence_ks"].set(rec.confidence_ks)
+        i["ml.genai.drift.confidence_ks_p_value"].set(rec.confidence_ks_pvalue)
         i["ml.genai.windows"].add(1)
         attrs = {"lab.window": rec.index, "lab.token_js": rec.token_js, "lab.oov_rate": rec.oov_rate,
                  "lab.prompt_length_psi": rec.length_psi, "lab.confidence_ks": rec.confidence_ks,

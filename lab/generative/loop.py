@@ -32,7 +32,7 @@ import torch
 
 from lab.generative.catalogue import Question
 from lab.generative.generate import Generation, generate
-from lab.generative.judge import CORRECT, HALLUCINATION, verdict
+from lab.generative.judge import CORRECT, HALLUCINATION, VERDICTS, verdict
 from lab.generative.model import trained_bot, training_questions
 from lab.generative.pii import contact_details
 from lab.generative.pii import find as find_pii
@@ -83,6 +83,7 @@ class BotWindow:
     hallucination_rate: float
     labels: int  # labels the two above are computed on
     labels_total: int
+    label_verdicts: dict[str, int]  # verdicts of the labels that arrived during the window
     ratings: int  # ratings that arrived during the window
     complaints: int  # of them thumbs down
     token_js: float  # prompt tokens against the training prompts (Jensen-Shannon distance, base 2)
@@ -186,6 +187,7 @@ class BotServer:
         self._ratings: deque[tuple[int, bool]] = deque()  # (due, thumbs down)
         self._quality: deque[str] = deque(maxlen=spec.stream.quality_window)
         self._labels_total = 0
+        self._arrived: dict[str, int] = dict.fromkeys(VERDICTS, 0)  # verdicts of this window's labels
         self._turns: deque[str] = deque(maxlen=max(1, spec.history.turns if spec.history else 1))
         self._i = 0
         for o in self.observers:
@@ -231,6 +233,7 @@ class BotServer:
         recs: list[RequestRecord] = []
         prompt_ids: list[list[int]] = []
         ratings = complaints = 0
+        self._arrived = dict.fromkeys(VERDICTS, 0)
         for _ in range(s.window_size):
             self._pace()
             arrived = self._collect(self._i)
@@ -275,7 +278,9 @@ class BotServer:
     def _collect(self, i: int) -> tuple[int, int]:
         """Labels and ratings due by request i arrive: (ratings, of them thumbs down)."""
         while self._labels and self._labels[0][0] <= i:
-            self._quality.append(self._labels.popleft()[1])
+            v = self._labels.popleft()[1]
+            self._quality.append(v)
+            self._arrived[v] += 1
             self._labels_total += 1
         ratings = downs = 0
         while self._ratings and self._ratings[0][0] <= i:
@@ -306,7 +311,8 @@ class BotServer:
             cost_usd=(tin * s.price_per_1k_input_tokens + tout * s.price_per_1k_output_tokens) / 1000,
             accuracy=sum(v == CORRECT for v in q) / len(q) if enough else math.nan,
             hallucination_rate=sum(v == HALLUCINATION for v in q) / len(q) if enough else math.nan,
-            labels=len(q), labels_total=self._labels_total, ratings=ratings, complaints=complaints,
+            labels=len(q), labels_total=self._labels_total,
+            label_verdicts=dict(self._arrived), ratings=ratings, complaints=complaints,
             token_js=js_distance(np.bincount(tokens, minlength=ref.tokens.size), ref.tokens),
             oov_rate=float(np.mean(tokens == self.bot.tokenizer.unk)),
             length_psi=psi(ref.lengths, proportions(bin_counts(lengths, ref.edges))),

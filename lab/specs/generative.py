@@ -54,7 +54,8 @@ class DecodeSpec(Strict):
 class BotStreamSpec(Strict):
     windows: int = Field(30, gt=0, le=10_000, description="windows the run serves (each one export and one drift check)")
     window_size: int = Field(200, ge=50, le=100_000, description="requests per window")
-    requests_per_second: float = Field(20.0, gt=0, description="paced runs; --fast ignores it")
+    requests_per_second: float = Field(40.0, gt=0, description="paced runs; --fast ignores it (40: one window of "
+                                                               "200 per 5 s export, as the lab's other streams)")
     policy_share: float = Field(0.1, ge=0.0, le=1.0, description="share of questions about store policy, not a product")
     label_share: float = Field(0.2, gt=0.0, le=1.0, description="share of answers sent for labelling against the catalogue")
     label_delay: int = Field(400, ge=0, description="requests between an answer and the arrival of its label")
@@ -82,6 +83,8 @@ class PromptHistory(Strict):
 
     start_window: int = Field(ge=0)
     turns: int = Field(ge=1, le=500, description="earlier questions and answers sent before the question")
+    keep_turns: int | None = Field(None, ge=0, description="turns the bot's gateway keeps, the latest ones (the fix: "
+                                                            "0, this bot answers each question on its own); unset: all")
 
 
 class Release(Strict):
@@ -136,4 +139,6 @@ class GenerativeSpec(ScenarioHeader):
 
     def history_turns_at(self, window: int) -> int:
         h = self.history
-        return h.turns if h is not None and window >= h.start_window else 0
+        if h is None or window < h.start_window:
+            return 0
+        return h.turns if h.keep_turns is None else min(h.turns, h.keep_turns)

@@ -30,13 +30,14 @@ REQUEST_DURATION_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.0
 CONFIDENCE_BUCKETS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 # The support bot (lab/generative). The OpenTelemetry GenAI conventions' metrics carry their
 # attributes: one operation, the lab as provider, one model per scenario, input|output tokens.
-# The lab's own ml.genai.* metrics carry `model`, the answer's `finish_reason` and a user
-# `rating`.
+# The lab's own ml.genai.* metrics carry `model`, the answer's `finish_reason`, a user
+# `rating` and a label's `verdict` (lab.generative.judge's four).
 GENAI_OPERATION, GENAI_PROVIDER = "chat", "ml-lab"
 ALLOWED_ATTRIBUTES.update({"gen_ai.operation.name": (GENAI_OPERATION,), "gen_ai.provider.name": (GENAI_PROVIDER,),
                            "gen_ai.request.model": None, "gen_ai.response.model": None,
                            "gen_ai.token.type": ("input", "output"), "finish_reason": ("stop", "length"),
-                           "rating": ("up", "down"), "pii_type": ("email", "phone", "card")})
+                           "rating": ("up", "down"), "pii_type": ("email", "phone", "card"),
+                           "verdict": ("correct", "wrong", "hallucination", "unanswered")})
 GENAI_ATTRIBUTES = ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model", "gen_ai.response.model")
 # The conventions' advisory boundaries for gen_ai.client.token.usage (powers of 4, 1 to 4^13).
 TOKEN_USAGE_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
@@ -221,8 +222,10 @@ CATALOGUE: tuple[Instrument, ...] = (
     _generative("ml.genai.confidence", "histogram", "1", ("model",), "ml_genai_confidence", "answer_confidence",
                 "every request", "exp(mean token log-probability) of an answer: the geometric mean probability the "
                 "model gave its own tokens.", buckets=GENAI_CONFIDENCE_BUCKETS),
-    _generative("ml.genai.labels", "counter", "{label}", ("model",), "ml_genai_labels_total", "labelled_samples",
-                "every label", "Answers judged against the catalogue (a share of them, arriving with a delay)."),
+    _generative("ml.genai.labels", "counter", "{label}", ("model", "verdict"), "ml_genai_labels_total",
+                "labelled_samples / quality SLI", "every label",
+                "Answers judged against the catalogue (a share of them, arriving with a delay), by verdict: correct, "
+                "wrong, hallucination, unanswered. The quality SLO's SLI is the correct share of them."),
     _generative("ml.genai.quality.accuracy", "gauge", "1", ("model",), "ml_genai_quality_accuracy_ratio",
                 "accuracy (labelled samples)", "every window",
                 "Share of the latest labelled answers (stream.quality_window) that state the fact asked for; absent "
@@ -245,6 +248,10 @@ CATALOGUE: tuple[Instrument, ...] = (
     _generative("ml.genai.drift.confidence_ks", "gauge", "", (), "ml_genai_drift_confidence_ks",
                 "confidence drift (Kolmogorov-Smirnov)", "every window",
                 "KS statistic between the window's answer confidences and those of a reference window answered at start."),
+    _generative("ml.genai.drift.confidence_ks_p_value", "gauge", "1", (), "ml_genai_drift_confidence_ks_p_value_ratio",
+                "confidence drift (KS p-value)", "every window",
+                "Asymptotic two-sided KS p-value of the same comparison (as scipy.stats.ks_2samp(method=\"asymp\")): "
+                "below 0.01 the confidences have drifted."),
     _generative("ml.genai.pii.exported", "counter", "{value}", ("model", "pii_type"), "ml_genai_pii_exported_total",
                 "PII in telemetry", "every request",
                 "Personal data values (e-mail addresses, phone and payment card numbers) in the message content the "

@@ -8,6 +8,7 @@ from opentelemetry.sdk.metrics.export import Gauge, Histogram, InMemoryMetricRea
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from lab.generative.export import GenerativeTelemetryObserver
+from lab.generative.judge import VERDICTS
 from lab.generative.loop import BotServer
 from lab.specs.generative import GenerativeSpec
 from lab.telemetry.catalogue import ALLOWED_ATTRIBUTES, CATALOGUE, TOKEN_USAGE_BUCKETS, prometheus_series_count
@@ -82,7 +83,10 @@ def test_values_match_the_run(exported):
     assert ratings == {"down": sum(w.complaints for w in r.windows),
                        "up": sum(w.ratings - w.complaints for w in r.windows)}
     assert [p.value for p in pts["ml.genai.quality.accuracy"]] == [r.windows[-1].accuracy]
-    assert [p.value for p in pts["ml.genai.labels"]] == [r.windows[-1].labels_total]
+    labels = {p.attributes["verdict"]: p.value for p in pts["ml.genai.labels"]}
+    assert sum(labels.values()) == r.windows[-1].labels_total
+    assert labels == {v: sum(w.label_verdicts[v] for w in r.windows) for v in VERDICTS}
+    assert [p.value for p in pts["ml.genai.drift.confidence_ks_p_value"]] == [r.windows[-1].confidence_ks_pvalue]
     assert [p.value for p in pts["ml.genai.drift.prompt_length_psi"]] == [r.windows[-1].length_psi]
     assert [p.value for p in pts["ml.genai.windows"]] == [5] and [p.value for p in pts["ml.genai.running"]] == [0]
 
