@@ -19,10 +19,11 @@ import yaml
 
 from lab import thresholds
 from lab.repo import ROOT, RUNBOOKS_DIR, alert_rules, duration_s, rule_runbook_url
-from lab.telemetry.catalogue import REQUEST_DURATION_BUCKETS
+from lab.telemetry.catalogue import GENAI_DURATION_BUCKETS, REQUEST_DURATION_BUCKETS
 from lab.telemetry.otel import LAB_INTERVAL_SECONDS
 
 ALERTS_DIR = ROOT / "prometheus" / "alerts"
+RECORDING_DIR = ROOT / "prometheus" / "rules"
 RULE_FILES = sorted(ALERTS_DIR.glob("*.rules.yml"))
 SECTIONS = ("What you see", "Root cause", "What the signals show", "What to do")
 SEVERITIES = {"none", "info", "warning", "critical"}
@@ -35,7 +36,9 @@ def test_there_are_alerts_for_every_failure_the_lab_teaches():
     for name in ("MLLabOverfitting", "MLLabGradientNormSpike", "MLLabGradientNormSpikeCritical", "MLLabLossSpike",
                  "MLLabDeadNeurons", "MLLabTrainingStalled", "MLLabTrainingDiverged", "MLLabTelemetryStopped",
                  "MLLabCollectorExportFailures", "MLLabCollectorRefusingData", "MLLabTargetDown", "MLLabWatchdog", "MLLabInputDrift",
-                 "MLLabAccuracyDegraded", "MLLabMiscalibrated", "MLLabInferenceLatencySLO", "MLLabInferenceErrors"):
+                 "MLLabAccuracyDegraded", "MLLabMiscalibrated", "MLLabInferenceLatencySLO", "MLLabInferenceErrors",
+                 "MLLabBotHallucinations", "MLLabBotInputDrift", "MLLabBotConfidenceDrift", "MLLabBotPromptGrowth",
+                 "MLLabBotRunawayGeneration", "MLLabBotCostHigh", "MLLabBotQualityBudgetBurn", "MLLabBotLatencyBudgetBurn"):
         assert name in ALERTS
 
 
@@ -87,6 +90,22 @@ def test_thresholds_equal_lab_signals():
         "MLLabInferenceErrors": [f"> {g(s.ERROR_BUDGET)}"],
         "MLLabSeriesGrowth": [f'delta(prometheus_tsdb_head_series{{job="prometheus"}}[5m]) > {s.SERIES_GROWTH_5M}'],
         "MLLabHeadSeriesHigh": [f'prometheus_tsdb_head_series{{job="prometheus"}} > {s.HEAD_SERIES_LIMIT}'],
+        "MLLabBotHallucinations": [f"ml_genai_quality_hallucination_rate_ratio > {g(s.HALLUCINATION_RATE_THRESHOLD)}"],
+        "MLLabBotInputDrift": [f"ml_genai_drift_oov_rate_ratio > {g(s.OOV_RATE_THRESHOLD)}"],
+        "MLLabBotConfidenceDrift": [f"ml_genai_drift_confidence_ks_p_value_ratio < {g(s.KS_ALPHA)}"],
+        "MLLabBotPromptGrowth": [f"ml_genai_drift_prompt_length_psi > {g(s.PSI_MAJOR)}"],
+        "MLLabBotRunawayGeneration": ['{finish_reason="length"}', f") > {g(s.LENGTH_FINISH_SHARE)}"],
+        "MLLabBotCostHigh": ["1000 * sum", f") > {g(s.COST_PER_1K_REQUESTS_USD)}"],
+        "MLLabBotQualityBudgetBurn": [
+            f"ratio_rate{prom_duration(long)} / (1 - {g(s.QUALITY_SLI_OBJECTIVE)}) > {g(burn)}"
+            for burn, long, _ in (s.SLO_TICKET_FAST, s.SLO_TICKET_SLOW)] + [
+            f"ratio_rate{prom_duration(short)} / (1 - {g(s.QUALITY_SLI_OBJECTIVE)}) > {g(burn)}"
+            for burn, _, short in (s.SLO_TICKET_FAST, s.SLO_TICKET_SLOW)] + [
+            f"(increase(ml_genai_labels_total[{prom_duration(short)}])) >= {s.QUALITY_SLO_MIN_LABELS}"
+            for _, _, short in (s.SLO_TICKET_FAST, s.SLO_TICKET_SLOW)],
+        "MLLabBotLatencyBudgetBurn": [
+            f"ratio_rate{prom_duration(w)} / {g(s.BOT_LATENCY_BUDGET)} > {g(burn)}"
+            for burn, long, short in (s.SLO_PAGE_FAST, s.SLO_PAGE_SLOW) for w in (long, short)],
     }
     for name, fragments in expected.items():
         expr = " ".join(ALERTS[name]["expr"].split())
@@ -97,8 +116,55 @@ def test_thresholds_equal_lab_signals():
     assert duration_s(ALERTS["MLLabDeadNeurons"]["for"]) >= s.DEAD_SUSTAINED_EVALS * LAB_INTERVAL_SECONDS
     # Drift windows come one per interval: `for:` covers the signature's sustained windows
     # (3) plus the one-interval margin for windows and exports not being phase-locked.
-    for name in ("MLLabInputDrift", "MLLabAccuracyDegraded", "MLLabMiscalibrated"):
+    for name in ("MLLabInputDrift", "MLLabAccuracyDegraded", "MLLabMiscalibrated", "MLLabBotHallucinations",
+                 "MLLabBotInputDrift", "MLLabBotConfidenceDrift", "MLLabBotPromptGrowth", "MLLabBotRunawayGeneration",
+                 "MLLabBotCostHigh"):
         assert duration_s(ALERTS[name]["for"]) == s.SUSTAINED_WINDOWS * LAB_INTERVAL_SECONDS, name
+
+
+def prom_duration(seconds: int) -> str:
+    """A window as the rules spell it: 15 -> 15s, 180 -> 3m."""
+    return f"{seconds // 60}m" if seconds % 60 == 0 else f"{seconds}s"
+
+
+# The workbook's tiers for a 30-day SLO (burn factor, long window, short window, real seconds).
+WORKBOOK_TIERS = {"SLO_PAGE_FAST": (14.4, 3600, 300), "SLO_PAGE_SLOW": (6, 6 * 3600, 1800),
+                  "SLO_TICKET_FAST": (3, 86400, 2 * 3600), "SLO_TICKET_SLOW": (1, 3 * 86400, 6 * 3600)}
+
+
+@pytest.mark.parametrize("tier", sorted(WORKBOOK_TIERS))
+def test_slo_tiers_are_the_workbooks_compressed(tier):
+    """Each tier's windows are the workbook's divided by SLO_COMPRESSION, short ones at least 3 samples."""
+    burn, long, short = getattr(thresholds, tier)
+    w_burn, w_long, w_short = WORKBOOK_TIERS[tier]
+    assert burn == w_burn and long * thresholds.SLO_COMPRESSION == w_long
+    assert short == max(thresholds.SLO_MIN_WINDOW_S, w_short // thresholds.SLO_COMPRESSION)
+    assert thresholds.SLO_MIN_WINDOW_S >= 3 * LAB_INTERVAL_SECONDS  # 3 samples
+    # the burn factor spends the tier's share of a 30-day budget within its long window
+    assert burn * w_long / (30 * 86400) == pytest.approx({14.4: 0.02, 6: 0.05, 3: 0.1, 1: 0.1}[w_burn])
+
+
+def test_slo_alerts_read_recorded_ratios_that_exist():
+    recorded = {r["record"] for g in yaml.safe_load((RECORDING_DIR / "generative-slo.rules.yml").read_text())["groups"]
+                for r in g["rules"]}
+    for name in ("MLLabBotQualityBudgetBurn", "MLLabBotLatencyBudgetBurn"):
+        used = set(re.findall(r"instance:[a-z_]+:ratio_rate\w+", ALERTS[name]["expr"]))
+        assert used and used <= recorded, f"{name} reads {sorted(used - recorded)}, not recorded"
+    # no page tier for quality: its budget cannot burn 14.4x, and 6x only with accuracy under 0.1
+    budget = 1 - thresholds.QUALITY_SLI_OBJECTIVE
+    assert thresholds.SLO_TICKET_FAST[0] < 1 / budget < thresholds.SLO_PAGE_FAST[0]
+    assert 1 - thresholds.SLO_PAGE_SLOW[0] * budget <= 0.1 + 1e-9
+    assert "ratio_rate36m" in ALERTS["MLLabBotQualityBudgetBurn"]["expr"] and "ratio_rate30s" not in ALERTS[
+        "MLLabBotQualityBudgetBurn"]["expr"]
+
+
+def test_bot_latency_objectives_are_bucket_boundaries():
+    text = (RECORDING_DIR / "generative-slo.rules.yml").read_text()
+    for ms, metric in ((thresholds.BOT_TTFT_OBJECTIVE_MS, "gen_ai_server_time_to_first_token_seconds_bucket"),
+                       (thresholds.BOT_DURATION_OBJECTIVE_MS, "gen_ai_server_request_duration_seconds_bucket")):
+        assert ms / 1000 in GENAI_DURATION_BUCKETS
+        les = set(re.findall(rf'{metric}{{le="([^"]+)"}}', text))
+        assert les == {f"{ms / 1000:g}"}, f"{metric}: {les}"
 
 
 def test_latency_objective_is_a_bucket_boundary():
@@ -193,14 +259,61 @@ MUTANTS = [
                                                                "increase(ml_drift_windows_total[20s]) > 0",
                                                                "increase(ml_drift_windows_total[10m]) > 0"]),
     ("inference", "for: 30s", ["for: 25s", "for: 35s"]),
+    ("generative", "ml_genai_quality_hallucination_rate_ratio > 0.1", ["ml_genai_quality_hallucination_rate_ratio > 0.101",
+                                                                       "ml_genai_quality_hallucination_rate_ratio > 0.099"]),
+    ("generative", "ml_genai_drift_oov_rate_ratio > 0.01", ["ml_genai_drift_oov_rate_ratio > 0.0101",
+                                                           "ml_genai_drift_oov_rate_ratio > 0.0099"]),
+    ("generative", "ml_genai_drift_confidence_ks_p_value_ratio < 0.01", ["ml_genai_drift_confidence_ks_p_value_ratio < 0.0101",
+                                                                        "ml_genai_drift_confidence_ks_p_value_ratio < 0.0099"]),
+    ("generative", "ml_genai_drift_prompt_length_psi > 0.25", ["ml_genai_drift_prompt_length_psi > 0.2525",
+                                                              "ml_genai_drift_prompt_length_psi > 0.2475"]),
+    # the tests probe 5.5% and 5%, 25.1 and 25 USD
+    ("generative", "          ) > 0.05", ["          ) > 0.056", "          ) > 0.049"]),
+    ("generative", "          ) > 25", ["          ) > 25.2", "          ) > 24.9"]),
+    ('generative', '{finish_reason="length"}', ['{finish_reason="stop"}']),
+    ("generative", "for: 15s", ["for: 10s", "for: 20s"]),
+    ("generative", 'finish_reason="length"}[15s]', ['finish_reason="length"}[10s]', 'finish_reason="length"}[20s]']),
+    ("generative", "increase(ml_genai_cost_usd_total[15s])", ["increase(ml_genai_cost_usd_total[10s])",
+                                                             "increase(ml_genai_cost_usd_total[20s])"]),
+    ("generative", "increase(ml_genai_windows_total[15s]) > 0", ["increase(ml_genai_windows_total[10s]) > 0",
+                                                                "increase(ml_genai_windows_total[20s]) > 0",
+                                                                "increase(ml_genai_windows_total[10m]) > 0"]),
+    # SLOs: the tests probe each window at its burn factor and 0.07-0.2% past it
+    ("generative", "/ (1 - 0.85) > 3", ["/ (1 - 0.85) > 3.01", "/ (1 - 0.85) > 2.99"]),
+    ("generative", "/ (1 - 0.85) > 1", ["/ (1 - 0.85) > 1.01", "/ (1 - 0.85) > 0.99"]),
+    ("generative", "/ 0.05 > 14.4", ["/ 0.05 > 14.5", "/ 0.05 > 14.3"]),
+    ("generative", "/ 0.05 > 6", ["/ 0.05 > 6.05", "/ 0.05 > 5.95"]),
+    ("generative", ")) >= 200", [")) >= 201", ")) >= 199"]),
+    ("generative", "ratio_rate12m", ["ratio_rate36m"]),
+    ("generative", "ratio_rate1m", ["ratio_rate3m"]),
+    ("generative", "ratio_rate30s", ["ratio_rate3m"]),
+    ("generative", "ratio_rate15s", ["ratio_rate30s"]),
+    ("generative", "increase(ml_genai_labels_total[1m])", ["increase(ml_genai_labels_total[3m])"]),
+    ("generative", "increase(ml_genai_labels_total[3m])", ["increase(ml_genai_labels_total[1m])"]),
+    # recording rules: windows and buckets (the ratios' tests tell each window from the others)
+    ("rules/generative-slo", "[1m]))", ["[3m]))"]),
+    ("rules/generative-slo", "[3m]))", ["[1m]))"]),
+    ("rules/generative-slo", "[12m]))", ["[36m]))"]),
+    ("rules/generative-slo", "[36m]))", ["[12m]))"]),
+    ("rules/generative-slo", "[15s]))", ["[30s]))"]),
+    ("rules/generative-slo", "[30s]))", ["[15s]))"]),
+    ("rules/generative-slo", 'le="0.001"', ['le="0.0025"']),
+    ("rules/generative-slo", 'le="0.0025"', ['le="0.001"']),
+    ("rules/generative-slo", '{verdict!="correct"}', ['{verdict="wrong"}']),
 ]
+
+
+def _rules_path(stem: str) -> Path:
+    """A mutant's rules file: `<name>` in prometheus/alerts, `rules/<name>` in prometheus/rules."""
+    return ROOT / "prometheus" / f"{stem}.rules.yml" if "/" in stem else ALERTS_DIR / f"{stem}.rules.yml"
+
 
 
 def _mutants() -> dict[str, tuple[str, str]]:
     """id -> (stem, mutated rules text), one per occurrence of each original."""
     out = {}
     for stem, original, replacements in MUTANTS:
-        text = (ALERTS_DIR / f"{stem}.rules.yml").read_text()
+        text = _rules_path(stem).read_text()
         assert original in text, f"{original!r} is no longer in {stem}.rules.yml: update MUTANTS"
         parts = text.split(original)
         for i in range(len(parts) - 1):  # mutate each occurrence on its own
@@ -224,9 +337,11 @@ def mutant_verdicts(promtool, tmp_path_factory) -> dict[str, int]:
     def judge(item):
         key, (stem, mutated) = item
         d = Path(tempfile.mkdtemp(dir=base))  # thread-safe, unlike mktemp's numbering
-        (d / f"{stem}.rules.yml").write_text(mutated)
-        (d / f"{stem}.test.yml").write_text((ALERTS_DIR / f"{stem}.test.yml").read_text())
-        proc = subprocess.run([str(promtool), "test", "rules", f"{stem}.test.yml"], cwd=d,
+        rules = _rules_path(stem)
+        (d / rules.name).write_text(mutated)
+        test = rules.with_name(rules.name.replace(".rules.yml", ".test.yml"))
+        (d / test.name).write_text(test.read_text())
+        proc = subprocess.run([str(promtool), "test", "rules", test.name], cwd=d,
                               capture_output=True, text=True, timeout=120)
         return key, proc.returncode
 
@@ -241,8 +356,8 @@ def test_unit_tests_reject_the_mutant(mutant_verdicts, mutant):
 
 def test_the_unmutated_rules_pass(promtool):
     # Control for the mutants: the same invocation passes on the real files.
-    for test in sorted(ALERTS_DIR.glob("*.test.yml")):
-        proc = subprocess.run([str(promtool), "test", "rules", test.name], cwd=ALERTS_DIR,
+    for test in sorted([*ALERTS_DIR.glob("*.test.yml"), *RECORDING_DIR.glob("generative-*.test.yml")]):
+        proc = subprocess.run([str(promtool), "test", "rules", test.name], cwd=test.parent,
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
