@@ -11,7 +11,8 @@ at the end. tests/conftest.py's ``native_stack`` fixture, the alert matrix and t
 dashboard pictures all use it. Binaries come from scripts/native/build.sh (cached in
 ~/.cache/ml-obs-lab; a fresh machine builds them, which takes minutes).
 
-``NativeStack`` exposes the endpoints (``otlp_grpc_endpoint``, ``otlp_http_endpoint``,
+``NativeStack`` exposes the endpoints (``otlp_grpc_endpoint``, ``otlp_http_endpoint``, the
+redacting entry point's ``otlp_redacted_grpc_endpoint`` and ``otlp_redacted_http_endpoint``,
 ``prometheus_url``, ``alertmanager_url``, ``webhook_sink_url``, ``collector_health_url``,
 ``collector_metrics_url``), the ``ports`` mapping (``LAB_*_PORT`` names of ``.env``), the
 ``state_dir`` and ``collector_file_dir``, and helpers that poll with a timeout:
@@ -199,6 +200,15 @@ class NativeStack:
         return self._url("LAB_OTLP_HTTP_PORT")
 
     @property
+    def otlp_redacted_grpc_endpoint(self) -> str:
+        """The collector's redacting entry point (receiver otlp/redacted), OTLP/gRPC."""
+        return self._url("LAB_OTLP_REDACTED_GRPC_PORT")
+
+    @property
+    def otlp_redacted_http_endpoint(self) -> str:
+        return self._url("LAB_OTLP_REDACTED_HTTP_PORT")
+
+    @property
     def prometheus_url(self) -> str:
         return self._url("LAB_PROMETHEUS_PORT")
 
@@ -223,12 +233,14 @@ class NativeStack:
         return Path(self.env["LAB_COLLECTOR_FILE_DIR"])
 
     def otel_env(self) -> dict[str, str]:
-        """Environment for a process that should export to this stack over OTLP/gRPC."""
+        """Environment for a process that should export to this stack over OTLP/gRPC (a run whose
+        spec sets collector_redaction sends to the redacting entry point instead)."""
         return {
             "OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_grpc_endpoint,
             "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
             "OTEL_EXPORTER_OTLP_INSECURE": "true",
             "OTEL_METRIC_EXPORT_INTERVAL": self.env["LAB_INTERVAL_MS"],
+            "LAB_OTLP_REDACTED_ENDPOINT": self.otlp_redacted_grpc_endpoint,
         }
 
     def poll(self, what: str, fn: Callable[[], Any], timeout: float = 60, interval: float = 0.5) -> Any:

@@ -46,13 +46,27 @@ def _card(rng: random.Random) -> str:
     return " ".join(digits[i:i + 4] for i in range(0, 16, 4))
 
 
+# What a customer writes before the value: the words are the bot's own (it is trained on chats
+# that carry contact details), so only the values themselves are new to it.
+LEAD_INS = {"email": "my email is", "phone": "call me on", "card": "my card is"}
+
+
+def spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, PII type) of each personal data value in `text`, in order (as `find` counts them)."""
+    found = [(m.start(), m.end(), "card") for m in _CARD.finditer(text) if luhn_ok(re.sub(r"\D", "", m.group()))]
+    rest = _CARD.sub(lambda m: " " * len(m.group()), text)  # a card's digits are not also a phone number
+    found += [(m.start(), m.end(), "email") for m in _EMAIL.finditer(rest)]
+    found += [(m.start(), m.end(), "phone") for m in _PHONE.finditer(rest)]
+    return sorted(found)
+
+
 def contact_details(rng: random.Random) -> tuple[str, str]:
     """(PII type, a sentence a customer might add to a question carrying it)."""
     kind = rng.choice(PII_TYPES)
     if kind == "email":
         value = f"{rng.choice(_NAMES)}.{rng.choice(_NAMES)}{rng.randrange(100)}@{rng.choice(_DOMAINS)}"
-        return kind, f"my email is {value}"
+        return kind, f"{LEAD_INS[kind]} {value}"
     if kind == "phone":
         value = f"+44 20 {rng.randrange(1000, 10000)} {rng.randrange(1000, 10000)}"
-        return kind, f"call me on {value}"
-    return kind, f"my card is {_card(rng)}"
+        return kind, f"{LEAD_INS[kind]} {value}"
+    return kind, f"{LEAD_INS[kind]} {_card(rng)}"

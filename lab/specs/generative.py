@@ -39,6 +39,10 @@ class BotModelSpec(Strict):
                                                                  "turns of a conversation, as chat clients do")
     history_turns: int = Field(4, ge=1, le=50, description="earlier turns (question and answer) before such a "
                                                            "question: 1 to this many")
+    contact_share: float = Field(0.1, ge=0.0, le=1.0, description="share of training questions sent with contact "
+                                                                  "details (an e-mail address, phone or card number), "
+                                                                  "as support chats are; the tokenizer reads each "
+                                                                  "value as one placeholder token")
     knows_new_products: bool = Field(False, description="trained on the new products too (the new-topic fix: retrain "
                                                         "with the new catalogue entries)")
 
@@ -94,6 +98,29 @@ class Release(Strict):
     decode: DecodeSpec
 
 
+# A request tagged by the leak adds this many series: every gen_ai histogram's buckets, sum and
+# count for one new gen_ai.response.model value (token usage 2 x 17, durations 16 + 16 + 16, time
+# per output token 12; lab.telemetry.catalogue counts them).
+SERIES_PER_LEAKED_REQUEST = 94
+# At most this many requests tagged in a run: ~4,700 series, 5% of the stack's head budget
+# (lab/thresholds.py HEAD_SERIES_LIMIT), so the cardinality scenario cannot harm the stack.
+MAX_LEAKED_REQUESTS = 50
+
+
+class ResponseModelLeak(Strict):
+    """A client-library release copies each response's id into gen_ai.response.model (cardinality explosion).
+
+    The collector's guard keeps that key, a conventions' metric attribute whose value is one
+    per run normally; tagged with a per-request value, every gen_ai histogram grows a new set
+    of series per request."""
+
+    from_window: int = Field(ge=0)
+    every: int = Field(200, ge=1, description="one request in this many comes from the upgraded client "
+                                             "(the run may tag at most 50: the stack must not suffer)")
+    view_drops_attribute: bool = Field(False, description="the fix: an SDK view keeps only the bounded keys on the "
+                                                          "gen_ai metrics, dropping gen_ai.response.model")
+
+
 class GenerativeSpec(ScenarioHeader):
     """kind = "generative": the support bot trained at start, then serving a stream of questions."""
 
@@ -105,9 +132,17 @@ class GenerativeSpec(ScenarioHeader):
     topic: TopicShift | None = None
     history: PromptHistory | None = None
     release: Release | None = None
+    leak: ResponseModelLeak | None = None
     # The GenAI conventions: message content is not captured unless asked for. On, each request
     # span carries the prompt and the answer (gen_ai.input.messages, gen_ai.output.messages).
     capture_content: bool = Field(False, description="put prompts and answers on the request spans")
+    # Where the run's telemetry enters the collector: its default OTLP entry point, or the
+    # redacting one (receiver otlp/redacted, otel-collector/config.yaml), whose redaction step
+    # masks e-mail addresses, phone and card numbers before any backend (the PII fix).
+    collector_redaction: bool = Field(False, description="send the run's telemetry to the collector's redacting "
+                                                         "entry point (LAB_OTLP_REDACTED_ENDPOINT, else .env's "
+                                                         "LAB_OTLP_REDACTED_*_PORT): personal data is masked in "
+                                                         "spans and logs before they reach Jaeger or VictoriaLogs")
 
     @property
     def units_per_second(self) -> float:
@@ -122,9 +157,29 @@ class GenerativeSpec(ScenarioHeader):
         if self.release is not None and self.release.from_window >= self.stream.windows:
             raise ValueError(f"release.from_window={self.release.from_window} is not inside the run's "
                              f"{self.stream.windows} windows (stream.windows)")
+        if self.leak is not None:
+            if self.leak.from_window >= self.stream.windows:
+                raise ValueError(f"leak.from_window={self.leak.from_window} is not inside the run's "
+                                 f"{self.stream.windows} windows (stream.windows)")
+            if self.leaked_requests > MAX_LEAKED_REQUESTS:
+                raise ValueError(f"leak would tag {self.leaked_requests} requests, each adding "
+                                 f"{SERIES_PER_LEAKED_REQUEST} series; at most {MAX_LEAKED_REQUESTS} are allowed "
+                                 f"(raise leak.every or leak.from_window)")
         if self.topic is not None and self.catalogue.new_products == 0:
             raise ValueError("topic needs products launched after training (catalogue.new_products > 0)")
         return self
+
+    @property
+    def leaked_requests(self) -> int:
+        """Requests the leak tags in a whole run: every `every`-th request from from_window on."""
+        if self.leak is None:
+            return 0
+        first, end = self.leak.from_window * self.stream.window_size, self.stream.windows * self.stream.window_size
+        return len(range(_next_multiple(first, self.leak.every), end, self.leak.every))
+
+    def leaks(self, window: int, index: int) -> bool:
+        """Request `index` (0-based over the run) carries a per-request gen_ai.response.model."""
+        return self.leak is not None and window >= self.leak.from_window and index % self.leak.every == 0
 
     def decode_at(self, window: int) -> DecodeSpec:
         return self.release.decode if self.release is not None and window >= self.release.from_window else self.decode
@@ -142,3 +197,7 @@ class GenerativeSpec(ScenarioHeader):
         if h is None or window < h.start_window:
             return 0
         return h.turns if h.keep_turns is None else min(h.turns, h.keep_turns)
+
+
+def _next_multiple(n: int, k: int) -> int:
+    return -(-n // k) * k

@@ -62,7 +62,7 @@ class Instrument:
     signal: str  # the classic signal name from the ML literature
     cadence: str
     description: str
-    family: str = "training"  # training | inference (lab/serving)
+    family: str = "training"  # training | inference (lab/serving) | generative | collector (made by the collector)
     buckets: tuple[float, ...] = ()  # histograms: explicit bucket boundaries
 
 
@@ -72,6 +72,12 @@ def _inference(*args, buckets: tuple[float, ...] = ()) -> Instrument:
 
 def _generative(*args, buckets: tuple[float, ...] = ()) -> Instrument:
     return Instrument(*args, family="generative", buckets=buckets)
+
+
+def _collector(*args) -> Instrument:
+    """Made by the OpenTelemetry Collector, not by any run's SDK (otel-collector/config.yaml: the count/pii
+    connector): no run creates it, and it is in no run's series budget."""
+    return Instrument(*args, family="collector")
 
 
 CATALOGUE: tuple[Instrument, ...] = (
@@ -262,6 +268,21 @@ CATALOGUE: tuple[Instrument, ...] = (
                 "Windows of requests the bot has served."),
 )
 
+# -- made by the collector (count/pii in otel-collector/config.yaml), with the resource of the spans it
+# counted (a bot run: its job and instance). Counted in both traces pipelines at their exit, so they
+# say what reached Jaeger; emitted only once a count is above zero (no series before the first).
+CATALOGUE += (
+    _collector("ml.collector.pii.spans", "counter", "{span}", ("pii_type",), "ml_collector_pii_spans_total",
+               "PII in telemetry (at the collector's exit)", "every span batch with personal data",
+               "Spans the collector exported to the trace backend whose message content (gen_ai.input.messages, "
+               "gen_ai.output.messages) still matches the pattern of an e-mail address, phone or payment card "
+               "number; a span carrying two types counts in both. 0 (absent) when nothing leaked."),
+    _collector("ml.collector.pii.masked", "counter", "{span}", (), "ml_collector_pii_masked_total",
+               "PII redacted (the redacting entry point)", "every span batch the redaction changed",
+               "Spans in which the collector's redaction step (the redacting entry point, otlp/redacted) masked at "
+               "least one value before export (its redaction.masked.count attribute)."),
+)
+
 BY_NAME = {i.name: i for i in CATALOGUE}
 
 
@@ -296,6 +317,8 @@ def create(meter: Meter, name: str, callback: Callable[[], Iterable[Observation]
     observable gauge and a counter an observable counter, read at every export.
     """
     inst = BY_NAME[name]
+    if inst.family == "collector":
+        raise ValueError(f"{name} is made by the collector (otel-collector/config.yaml), not by a run's SDK")
     args = {"unit": inst.unit, "description": inst.description}
     if callback is not None:
         def cb(_options: CallbackOptions) -> Iterable[Observation]:

@@ -4,7 +4,10 @@ Endpoint and protocol come from the standard variables (OTEL_EXPORTER_OTLP_ENDPO
 OTEL_EXPORTER_OTLP_PROTOCOL, per-signal variants); the `lab` command sets the pair from
 .lab/stack.env, where `make up` records the stack it started, when the environment sets
 neither (lab/cli.py, lab.repo.stack_env_defaults); without either the default is OTLP/HTTP
-on localhost:4318. The metric export interval defaults to the lab interval (5 s),
+on localhost:4318. A run whose spec sets `collector_redaction` (the support bot's PII fix) sends
+to the collector's redacting entry point instead (`otlp_redacted_endpoint`: $LAB_OTLP_REDACTED_ENDPOINT,
+which the stack helpers set, else the same host on .env's LAB_OTLP_REDACTED_*_PORT; receiver
+otlp/redacted in otel-collector/config.yaml). The metric export interval defaults to the lab interval (5 s),
 the same value Prometheus uses for scraping and rule evaluation (see .env).
 
 Providers are created per run and never installed globally, so importing or
@@ -26,12 +29,14 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import Sampler
 
 import lab
+from lab.repo import read_dotenv
 from lab.specs.base import HIDDEN_VARIANT
 from lab.telemetry.retry import CollectorProbe, RetryBuffers
 from lab.telemetry.wrapped import WrappedLogs, WrappedMetrics, WrappedSpans
@@ -95,6 +100,30 @@ def otlp_endpoint() -> str:
     if explicit:
         return explicit
     return "http://localhost:4317" if otlp_protocol() == "grpc" else "http://localhost:4318"
+
+
+REDACTED_ENDPOINT_VAR = "LAB_OTLP_REDACTED_ENDPOINT"
+
+
+def otlp_redacted_endpoint() -> str:
+    """The collector's redacting OTLP entry point (receiver otlp/redacted: personal data masked before
+    any backend) for the protocol in use: $LAB_OTLP_REDACTED_ENDPOINT, else the OTLP endpoint's host on
+    LAB_OTLP_REDACTED_GRPC_PORT / LAB_OTLP_REDACTED_HTTP_PORT (environment, else .env)."""
+    explicit = os.environ.get(REDACTED_ENDPOINT_VAR)
+    if explicit:
+        return explicit
+    var = "LAB_OTLP_REDACTED_GRPC_PORT" if otlp_protocol() == "grpc" else "LAB_OTLP_REDACTED_HTTP_PORT"
+    port = os.environ.get(var) or read_dotenv()[var]
+    plain = otlp_endpoint()
+    plain = urlparse(plain if "://" in plain else f"http://{plain}")
+    return f"{plain.scheme or 'http'}://{plain.hostname or '127.0.0.1'}:{port}"
+
+
+def run_endpoint(spec) -> str | None:
+    """Where a run sends its telemetry when not where the OTLP variables say: the redacting entry
+    point if its spec sets collector_redaction (the support bot's fix for personal data in
+    telemetry), else None."""
+    return otlp_redacted_endpoint() if getattr(spec, "collector_redaction", False) else None
 
 
 def export_interval_ms() -> int:
@@ -175,17 +204,22 @@ class DeliveryCounter:
         return ok
 
 
-def _otlp_exporters():
+def _otlp_exporters(endpoint: str | None = None):
+    """endpoint: send every signal there (base URL) instead of where the OTLP variables say."""
     timeout = float(os.environ.get("OTEL_EXPORTER_OTLP_TIMEOUT", DEFAULT_EXPORT_TIMEOUT_S))
     if otlp_protocol() == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        urls = (endpoint,) * 3
     else:
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    return OTLPMetricExporter(timeout=timeout), OTLPSpanExporter(timeout=timeout), OTLPLogExporter(timeout=timeout)
+        # An HTTP exporter's endpoint argument is the signal's full URL.
+        urls = tuple(endpoint and f"{endpoint.rstrip('/')}/v1/{signal}" for signal in ("metrics", "traces", "logs"))
+    return (OTLPMetricExporter(endpoint=urls[0], timeout=timeout), OTLPSpanExporter(endpoint=urls[1], timeout=timeout),
+            OTLPLogExporter(endpoint=urls[2], timeout=timeout))
 
 
 class Telemetry:
@@ -202,9 +236,13 @@ class Telemetry:
         sampler: Sampler | None = None,
         export_gate=None,
         probe: CollectorProbe | None = None,
+        endpoint: str | None = None,
+        views: list[View] = (),
     ) -> None:
         """export_gate: a lab.telemetry.outage.ExportGate that can cut the OTLP exporters off (practice mode).
-        probe: hold every OTLP batch until this probe finds a collector (auto mode without one at the start)."""
+        probe: hold every OTLP batch until this probe finds a collector (auto mode without one at the start).
+        endpoint: the OTLP endpoint (base URL) of every signal, instead of the OTLP variables' (run_endpoint).
+        views: the meter provider's SDK views (a family's fix may drop a metric attribute with one)."""
         self.identity = identity
         self.otlp = otlp
         self.started_at = time.time()
@@ -216,7 +254,7 @@ class Telemetry:
         logs = list(log_exporters)
         if otlp:
             self._capture_sdk_errors()
-            m, s, lg = self.buffers.wrap(*_otlp_exporters())
+            m, s, lg = self.buffers.wrap(*_otlp_exporters(endpoint))
             # The practice gate sits outside the buffers: its outage is data the run lost.
             if export_gate is not None:
                 m, s, lg = export_gate.wrap(m, s, lg)
@@ -225,7 +263,7 @@ class Telemetry:
             spans.append(s)
             logs.append(lg)
         resource = identity.resource()
-        self.meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+        self.meter_provider = MeterProvider(resource=resource, metric_readers=readers, views=list(views))
         self.tracer_provider = TracerProvider(resource=resource, sampler=sampler)
         for exp in spans:
             self.tracer_provider.add_span_processor(BatchSpanProcessor(exp, schedule_delay_millis=1000))

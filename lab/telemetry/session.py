@@ -18,7 +18,7 @@ from typing import Any, Callable
 from rich.markup import escape
 
 from lab.telemetry.observer import Observer
-from lab.telemetry.otel import RunIdentity, Telemetry, collector_probe, default_instance, otlp_endpoint, streams
+from lab.telemetry.otel import RunIdentity, Telemetry, collector_probe, default_instance, otlp_endpoint, run_endpoint, streams
 from lab.telemetry.retry import BUFFER_SECONDS, CollectorProbe
 from lab.telemetry.slots import InstanceSlot
 
@@ -62,18 +62,21 @@ class Outcome:
         return self.streamed and self.exports_delivered == 0 and (self.exports_failed > 0 or self.export_errors > 0)
 
 
-def open_stream(telemetry: str, view, identity: RunIdentity) -> tuple[bool, str, CollectorProbe | None]:
+def open_stream(telemetry: str, view, identity: RunIdentity,
+                endpoint: str | None = None) -> tuple[bool, str, CollectorProbe | None]:
     """Decide whether the run streams over OTLP, and tell the trainee; (streams, endpoint, probe).
 
-    auto without a collector: the run still sets up OTLP, behind a probe that holds every batch
-    until a collector answers (a stack started during the run still gets it)."""
-    endpoint = otlp_endpoint()
+    endpoint: where the run sends instead of the OTLP variables' endpoint (otel.run_endpoint: the
+    collector's redacting entry point). auto without a collector: the run still sets up OTLP, behind
+    a probe that holds every batch until a collector answers (a stack started during the run still gets it)."""
+    where = "the collector's redacting entry point " if endpoint else ""
+    endpoint = endpoint or otlp_endpoint()
     otlp = streams(telemetry, endpoint)  # auto: one probe of the endpoint
     if telemetry == "auto" and not otlp:
-        view.warn(f"No OpenTelemetry collector at {endpoint} yet: signals are shown here. {WAITING_HINT}")
+        view.warn(f"No OpenTelemetry collector at {where}{endpoint} yet: signals are shown here. {WAITING_HINT}")
         return True, endpoint, collector_probe(endpoint)
     if otlp:
-        view.note(f"Streaming metrics, traces and logs over OTLP to {endpoint} (run id {identity.run_id}).")
+        view.note(f"Streaming metrics, traces and logs over OTLP to {where}{endpoint} (run id {identity.run_id}).")
     return otlp, endpoint, None
 
 
@@ -132,14 +135,15 @@ def _run(spec, family: Family, instance: str, *, seed: int, fast: bool, speed: f
     identity = RunIdentity(scenario=spec.name, variant=spec.variant, seed=seed, service_name=family.service_name,
                            instance=instance)
     view = family.console(quiet=quiet, live=live, stream=console_stream, verdicts=verdicts)
-    otlp, endpoint, probe = open_stream(telemetry, view, identity)
+    redacting = run_endpoint(spec)  # the spec's collector_redaction: the collector's redacting entry point
+    otlp, endpoint, probe = open_stream(telemetry, view, identity, redacting)
     if otlp and shared:
         view.note(f"Another run of {spec.name} ({spec.variant}) is going on this host: this one's series have "
                   f"instance=\"{identity.instance_id}\".")
     tel = None
     observers: list[Observer] = [view, *extra_observers]
     if otlp or telemetry_kwargs:
-        tel = Telemetry(identity, otlp=otlp, probe=probe,
+        tel = Telemetry(identity, otlp=otlp, probe=probe, endpoint=redacting,
                         **{**family.telemetry_options(spec), **(telemetry_kwargs or {})})
         observers.insert(0, family.otel_observer(tel, spec, fast=fast, otlp=otlp))
     try:

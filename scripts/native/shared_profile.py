@@ -115,7 +115,7 @@ def collector_overlay(token_file: str, password: str) -> str:
 
     overlay = {
         "extensions": {"bearertokenauth/otlp": {"filename": token_file}},
-        "receivers": {"otlp": {"protocols": {"grpc": auth(), "http": auth()}}},
+        "receivers": {name: {"protocols": {"grpc": auth(), "http": auth()}} for name in ("otlp", "otlp/redacted")},
         "exporters": {"otlp_http/prometheus": {"headers": {"Authorization": f"Basic {basic}"}}},
         "service": {"extensions": [*base["service"]["extensions"], "bearertokenauth/otlp"]},
     }

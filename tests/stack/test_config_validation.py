@@ -107,7 +107,9 @@ def test_collector_compose_layering_is_valid(native_bins, tmp_path):
 def test_collector_validate_rejects_a_broken_config(native_bins, tmp_path):
     # Control: validation really checks component names and pipelines.
     broken = tmp_path / "broken.yaml"
-    broken.write_text(COLLECTOR_BASE.read_text().replace("exporters: [otlp_grpc/jaeger, file/traces, debug]", "exporters: [otlp_grpc/jaeger, file/tracez, debug]"))
+    text = COLLECTOR_BASE.read_text()
+    assert "exporters: [otlp_grpc/jaeger, file/traces, debug" in text  # the traces pipelines' exporters
+    broken.write_text(text.replace("exporters: [otlp_grpc/jaeger, file/traces, debug", "exporters: [otlp_grpc/jaeger, file/tracez, debug"))
     proc = run(native_bins["otelcol"], "validate", "--config", broken, env=clean_env())
     assert proc.returncode != 0
     assert "file/tracez" in proc.stdout + proc.stderr

@@ -85,6 +85,8 @@ def test_without_credentials_nothing_can_be_written_or_stopped(shared):
     refused = {
         "OTLP/HTTP write to the collector": requests.post(f"{shared.otlp_http_endpoint}/v1/metrics",
                                                           data=series_request("ml.lab.forged"), headers=PROTOBUF),
+        "OTLP/HTTP write to the redacting entry point": requests.post(f"{shared.otlp_redacted_http_endpoint}/v1/metrics",
+                                                                      data=series_request("ml.lab.forged"), headers=PROTOBUF),
         "OTLP write straight into Prometheus": requests.post(f"{prom}/api/v1/otlp/v1/metrics",
                                                              data=series_request("ml.lab.forged"), headers=PROTOBUF),
         "Prometheus query": requests.get(f"{prom}/api/v1/query", params={"query": "up"}),

@@ -160,7 +160,7 @@ def test_collector_manifest_matches_env():
     version = ENV["LAB_OTELCOL_VERSION"]
     assert manifest["dist"]["version"] == version
     stable = set()
-    for kind in ("receivers", "processors", "exporters", "extensions", "providers"):
+    for kind in ("receivers", "processors", "exporters", "connectors", "extensions", "providers"):
         for entry in manifest[kind]:
             module, mod_version = entry["gomod"].split()
             if mod_version.startswith("v0."):
@@ -296,6 +296,8 @@ def test_collector_container_ports_match_its_config():
     listeners = {
         "LAB_OTLP_GRPC_PORT": COLLECTOR["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"],
         "LAB_OTLP_HTTP_PORT": COLLECTOR["receivers"]["otlp"]["protocols"]["http"]["endpoint"],
+        "LAB_OTLP_REDACTED_GRPC_PORT": COLLECTOR["receivers"]["otlp/redacted"]["protocols"]["grpc"]["endpoint"],
+        "LAB_OTLP_REDACTED_HTTP_PORT": COLLECTOR["receivers"]["otlp/redacted"]["protocols"]["http"]["endpoint"],
         "LAB_COLLECTOR_HEALTH_PORT": COLLECTOR["extensions"]["health_check"]["endpoint"],
         "LAB_COLLECTOR_METRICS_PORT": str(
             COLLECTOR["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]["port"]
@@ -587,3 +589,36 @@ def test_the_collector_guard_admits_the_catalogue_and_nothing_else():
     # persisted queue toward Prometheus
     assert COLLECTOR["exporters"]["otlp_http/prometheus"]["sending_queue"]["storage"] == "file_storage/queue"
     assert "file_storage/queue" in COLLECTOR["service"]["extensions"]
+
+
+def test_the_redacting_entry_point_masks_before_every_backend_and_both_exits_are_counted():
+    # Two OTLP entry points (docs/stack.md "Personal data in telemetry"): otlp/redacted's traces and
+    # logs run the redaction step and reach the same backends as otlp's; its metrics take the guarded
+    # metrics pipeline. The exit count (count/pii) sees both traces pipelines after their processors.
+    pipelines = COLLECTOR["service"]["pipelines"]
+    fed = {name for name, p in pipelines.items() if "otlp/redacted" in p["receivers"]}
+    assert fed == {"metrics", "traces/redacted", "logs/redacted"}
+    for signal in ("traces", "logs"):
+        plain, redacted = pipelines[signal], pipelines[f"{signal}/redacted"]
+        assert plain["receivers"] == ["otlp"] and "redaction" not in plain["processors"]
+        assert redacted["processors"] == ["memory_limiter", "redaction", "batch"]
+        assert redacted["exporters"] == plain["exporters"]
+    assert {n for n, p in pipelines.items() if "count/pii" in p["exporters"]} == {"traces", "traces/redacted"}
+    assert pipelines["traces"]["exporters"][-1] == "count/pii"
+    counts = pipelines["metrics/pii"]
+    assert counts["receivers"] == ["count/pii"]
+    assert counts["processors"] == ["memory_limiter", "transform/pii", "filter/guard", "transform/guard",
+                                    "delta_to_cumulative", "interval", "batch"]
+    assert counts["exporters"] == pipelines["metrics"]["exporters"]
+    redaction = COLLECTOR["processors"]["redaction"]
+    assert redaction["allow_all_keys"] is True and redaction["summary"] == "info"
+    # the counts are catalogued lab metrics made by the collector, with bounded attributes
+    made = {i.name: i for i in CATALOGUE if i.family == "collector"}
+    assert set(made) == {"ml.collector.pii.spans", "ml.collector.pii.masked"}
+    statements = " ".join(s for group in COLLECTOR["processors"]["transform/pii"]["metric_statements"]
+                          for s in group["statements"])
+    for kind in ALLOWED_ATTRIBUTES["pii_type"]:
+        assert f'set(datapoint.attributes["pii_type"], "{kind}") where metric.name == "ml.collector.pii.spans.{kind}"' \
+            in statements
+    assert 'set(metric.name, "ml.collector.pii.spans")' in statements
+    assert "ml.collector.pii.masked" in COLLECTOR["connectors"]["count/pii"]["spans"]
