@@ -50,6 +50,8 @@ import requests
 
 from lab.dev.replay import DIVERGED, superseded_by_divergence
 from lab.dev.stack import NativeStack, private_native_stack
+from lab.generative.run import run_generative
+from lab.generative.signatures import flags as bot_flags
 from lab.repo import ROOT, alert_rules, alertmanager_route, duration_s
 from lab.serving.run import run_serving
 from lab.serving.signatures import flags
@@ -70,12 +72,23 @@ from lab.training.run import run_training
 from lab.training.signals import overfitting
 
 WATCHDOG = "MLLabWatchdog"
+# Kinds whose rows run paced: their alerts judge fresh windows and rates over wall time.
+PACED_KINDS = ("inference", "generative")
 # Per scenario kind: a series every export of a run refreshes, and its running gauge.
-HEARTBEAT = {"training": "ml_training_steps_total", "inference": "ml_drift_windows_total"}
-RUNNING = {"training": "ml_training_running", "inference": "ml_inference_running"}
+HEARTBEAT = {"training": "ml_training_steps_total", "inference": "ml_drift_windows_total",
+             "generative": "ml_genai_windows_total"}
+RUNNING = {"training": "ml_training_running", "inference": "ml_inference_running", "generative": "ml_genai_running"}
 # The matrix rows of the SIGKILLed runs and the scenario each one runs: one per family, as
 # each family has its own running gauge for MLLabTelemetryStopped.
-KILLED = {("killed-run", "fault"): "healthy", ("killed-serving", "fault"): "serving-healthy"}
+KILLED = {("killed-run", "fault"): "healthy", ("killed-serving", "fault"): "serving-healthy",
+          ("killed-bot", "fault"): "bot-healthy"}
+# The support bot's alerts and the signature (lab/generative/signatures.py) each mirrors: a paced
+# bot run's onset of an alert is its signature's first sustained window. The latency SLO and the
+# personal-data alert read the stack's own view (burn rates, the collector's exit) and have none.
+BOT_SIGNATURE_OF = {"MLLabBotQualityBudgetBurn": "quality_slo", "MLLabBotHallucinations": "hallucination",
+                    "MLLabBotInputDrift": "input_drift", "MLLabBotConfidenceDrift": "confidence_drift",
+                    "MLLabBotPromptGrowth": "prompt_bloat", "MLLabBotRunawayGeneration": "runaway_generation",
+                    "MLLabBotCostHigh": "cost", "MLLabRunSeriesHigh": "series_growth"}
 # Alertmanager (alertmanager/alertmanager.yml): first notification of a group after
 # group_wait, later alerts of the same group after group_interval.
 AM_GROUP_WAIT_S = duration_s(alertmanager_route()["group_wait"])
@@ -114,6 +127,8 @@ class MatrixResult:
     inference_seeds: list[int] = field(default_factory=list)
     inference_speed: float = 1.0
     training_speed: float | None = None  # None: the training rows ran --fast
+    generative_seeds: list[int] = field(default_factory=list)
+    generative_speed: float = 1.0
     latency: list["LatencyRow"] = field(default_factory=list)
     misses: list[str] = field(default_factory=list)  # one line per wrong cell: what Prometheus saw (explain_misses)
 
@@ -129,8 +144,8 @@ class MatrixResult:
     def seeds_of(self, row: str) -> list[int]:
         if tuple(row.split(":")) in KILLED:
             return [0]
-        name = row.split(":")[0]
-        return self.inference_seeds if self._kinds().get(name) == "inference" else self.seeds
+        kind = self._kinds().get(row.split(":")[0])
+        return {"inference": self.inference_seeds, "generative": self.generative_seeds}.get(kind, self.seeds)
 
     def _kinds(self) -> dict[str, str]:
         if not hasattr(self, "_kind_cache"):
@@ -261,6 +276,31 @@ def paced_inference_run(name: str, fix: bool, seed: int, speed: float, instance:
     Path(out).write_text(json.dumps(onsets))
 
 
+def paced_generative_run(name: str, fix: bool, seed: int, speed: float, instance: str, out: str) -> None:
+    """Child process of the matrix: one paced support-bot run; writes the wall time at which each
+    bot alert's signature first held on a window, as paced_inference_run does."""
+    onsets: dict[str, float] = {}
+    streak_start: dict[str, float] = {}
+    streak: dict[str, int] = {}
+
+    class Windows(BaseObserver):
+        def on_report(self, rec) -> None:
+            f, now = bot_flags(rec), time.time()
+            for alert, signature in BOT_SIGNATURE_OF.items():
+                if not f[signature]:
+                    streak[alert] = 0
+                    continue
+                if not streak.get(alert):
+                    streak_start[alert] = now
+                streak[alert] = streak.get(alert, 0) + 1
+                if streak[alert] >= SUSTAINED_WINDOWS:
+                    onsets.setdefault(alert, streak_start[alert])
+
+    run_generative(load_scenario(name, fix=fix), seed=seed, speed=speed, telemetry="on", quiet=True,
+                   extra_observers=[Windows()], print_summary=False, instance=instance)
+    Path(out).write_text(json.dumps(onsets))
+
+
 class FiringPoller:
     """First time Prometheus reports each (instance, alertname) as firing, polled every 0.5 s."""
 
@@ -294,15 +334,19 @@ def run_fast_matrix(stack: NativeStack, seeds: list[int], scenarios: list[str] |
                     killed_run: bool = True, progress=print, max_wait_s: float = 240,
                     inference_seeds: list[int] | None = None, inference_speed: float = 1.0,
                     inference_fixes: bool = True, inference_parallel: int = 2,
-                    training_speed: float | None = None, training_fixes: bool = True) -> "MatrixResult":
+                    training_speed: float | None = None, training_fixes: bool = True,
+                    generative_seeds: list[int] | None = None, generative_speed: float = 1.0,
+                    generative_fixes: bool = True, generative_parallel: int = 6) -> "MatrixResult":
     """Training rows `--fast` over `seeds`, or paced at training_speed (all at once: they mostly
-    sleep); inference rows paced (see the module docstring)."""
+    sleep); inference and support-bot rows paced (see the module docstring)."""
     rules = alert_rules()
     tag = uuid.uuid4().hex[:6]
     inference_seeds = list(seeds if inference_seeds is None else inference_seeds)
+    generative_seeds = list(inference_seeds if generative_seeds is None else generative_seeds)
     rows = [r for r in matrix_rows(scenarios)
             if (r[3] == "inference" and inference_seeds and (inference_fixes or r[1] == "fault"))
-            or (r[3] != "inference" and (training_fixes or r[1] == "fault"))]
+            or (r[3] == "generative" and generative_seeds and (generative_fixes or r[1] == "fault"))
+            or (r[3] not in PACED_KINDS and (training_fixes or r[1] == "fault"))]
     expected = {f"{n}:{v}": a for n, v, a, _ in rows}
     killed = list(KILLED) if killed_run else []
     for row in killed:
@@ -310,20 +354,22 @@ def run_fast_matrix(stack: NativeStack, seeds: list[int], scenarios: list[str] |
     columns = [a for a in rules if a != WATCHDOG]
     result = MatrixResult(tag, list(seeds), [(n, v) for n, v, _, _ in rows] + killed,
                           expected, columns, inference_seeds=inference_seeds, inference_speed=inference_speed,
-                          training_speed=training_speed)
+                          training_speed=training_speed, generative_seeds=generative_seeds,
+                          generative_speed=generative_speed)
     t0 = time.time()
     onset_files: dict[str, Path] = {}
     tmp = Path(tempfile.mkdtemp(prefix="lab-matrix-onsets-"))
 
-    def serve(job: tuple[str, str, int]) -> None:
+    def serve(job: tuple[str, str, int], kind: str = "inference") -> None:
         name, variant, seed = job
         instance = _instance(tag, name, variant, seed)
         out = tmp / f"{name}-{variant}-{seed}.json"
         onset_files[instance] = out
-        code = ("from lab.dev.alert_matrix import paced_inference_run; "
-                f"paced_inference_run({name!r}, {variant == 'fix'}, {seed}, {inference_speed}, {instance!r}, {str(out)!r})")
+        speed = inference_speed if kind == "inference" else generative_speed
+        code = (f"from lab.dev.alert_matrix import paced_{kind}_run; "
+                f"paced_{kind}_run({name!r}, {variant == 'fix'}, {seed}, {speed}, {instance!r}, {str(out)!r})")
         took = _run_child(stack, code, f"{name} ({variant}) seed {seed}")
-        progress(f"  served {name} ({variant}) seed {seed}, paced x{inference_speed:g}, in {took:.0f} s")
+        progress(f"  served {name} ({variant}) seed {seed}, paced x{speed:g}, in {took:.0f} s")
 
     def train_paced(job: tuple[str, str, int]) -> None:
         name, variant, seed = job
@@ -334,10 +380,12 @@ def run_fast_matrix(stack: NativeStack, seeds: list[int], scenarios: list[str] |
         progress(f"  ran {name} ({variant}) seed {seed} paced x{training_speed:g} in {took:.0f} s")
 
     jobs = [(n, v, s) for n, v, _, k in rows if k == "inference" for s in inference_seeds]
-    paced = [(n, v, s) for n, v, _, k in rows if k != "inference" for s in seeds] if training_speed else []
+    bots = [(n, v, s) for n, v, _, k in rows if k == "generative" for s in generative_seeds]
+    paced = [(n, v, s) for n, v, _, k in rows if k not in PACED_KINDS for s in seeds] if training_speed else []
     with FiringPoller(stack, f"matrix-{tag}:") as poller, ThreadPoolExecutor(max(1, inference_parallel)) as pool, \
-            ThreadPoolExecutor(max(1, len(paced))) as trainers:
+            ThreadPoolExecutor(max(1, generative_parallel)) as bot_pool, ThreadPoolExecutor(max(1, len(paced))) as trainers:
         futures = [pool.submit(serve, j) for j in jobs]  # paced: mostly sleeping, run beside the fast runs
+        futures += [bot_pool.submit(serve, j, "generative") for j in bots]
         futures += [trainers.submit(train_paced, j) for j in paced]
         killers = [threading.Thread(target=_killed_run, args=(stack, tag, row), daemon=True) for row in killed]
         for killer in killers:
@@ -346,7 +394,7 @@ def run_fast_matrix(stack: NativeStack, seeds: list[int], scenarios: list[str] |
         with _environ(stack.otel_env()) if not training_speed else nullcontext():
             for seed in seeds if not training_speed else []:
                 for name, variant, _, kind in rows:
-                    if kind == "inference":
+                    if kind in PACED_KINDS:
                         continue
                     spec = load_scenario(name, fix=variant == "fix")
                     t = time.time()
@@ -371,7 +419,7 @@ def run_paced_training_matrix(stack: NativeStack, seeds: list[int], scenarios: l
     """The training rows paced at `speed`, every run at once: what a trainee watching them sees."""
     training = [n for n in scenarios or known_scenarios() if getattr(load_scenario(n), "kind", "training") == "training"]
     return run_fast_matrix(stack, seeds, training, killed_run=False, progress=progress, inference_seeds=[],
-                           training_speed=speed, training_fixes=fixes)
+                           generative_seeds=[], training_speed=speed, training_fixes=fixes)
 
 
 def _wait_until_settled(stack: NativeStack, result: MatrixResult, rules: dict, t0: float, last_run_end: float,
@@ -409,7 +457,9 @@ def _inference_latency(stack: NativeStack, result: MatrixResult, rules: dict, pr
         for alert, onset in json.loads(path.read_text()).items():
             if parsed and alert in result.expected.get(parsed[0], []):
                 p, s = prometheus_first.get((instance, alert)), sink_first.get((instance, alert))
-                rows.append(LatencyRow(alert, parsed[0].split(":")[0], parsed[1], result.inference_speed,
+                name = parsed[0].split(":")[0]
+                speed = result.generative_speed if result._kinds().get(name) == "generative" else result.inference_speed
+                rows.append(LatencyRow(alert, name, parsed[1], speed,
                                        duration_s(rules[alert].get("for")), onset,
                                        None if p is None else p - onset, None if s is None else s - onset))
     return rows
@@ -584,7 +634,7 @@ def run_latency(stack: NativeStack, scenarios: list[str] | None = None, seed: in
     tag = uuid.uuid4().hex[:6]
     rows: list[LatencyRow] = []
     for name, variant, expected, kind in matrix_rows(scenarios):
-        if variant != "fault" or not expected or kind == "inference":  # inference latency: run_fast_matrix
+        if variant != "fault" or not expected or kind in PACED_KINDS:  # their latency: run_fast_matrix
             continue
         spec = load_scenario(name)
         instance = _instance(tag, name, "fault", seed)
@@ -722,8 +772,12 @@ def render_report(m: MatrixResult | None, latency: list[LatencyRow], when: str,
             f"Training scenarios and fixes: {_training_mode(m)}, seeds {', '.join(map(str, m.seeds))}. Inference scenarios"
             f"{' and fixes' if any(v == 'fix' and m._kinds().get(n) == 'inference' for n, v in m.rows) else ' (not their fixes)'}: paced "
             f"at speed {m.inference_speed:g} (their alerts judge fresh drift windows only), seeds "
-            f"{', '.join(map(str, m.inference_seeds)) or 'none'}. Plus one paced `healthy` and one "
-            f"paced `serving-healthy` run killed with SIGKILL (`killed-run`, `killed-serving`, 1 run each). Cells: runs in which the alert fired in Prometheus / runs; "
+            f"{', '.join(map(str, m.inference_seeds)) or 'none'}. Support-bot scenarios"
+            f"{' and fixes' if any(v == 'fix' and m._kinds().get(n) == 'generative' for n, v in m.rows) else ' (not their fixes)'}: "
+            f"paced at speed {m.generative_speed:g} (fresh windows and burn rates over wall time), seeds "
+            f"{', '.join(map(str, m.generative_seeds)) or 'none'}. Plus one paced `healthy`, one "
+            f"paced `serving-healthy` and one paced `bot-healthy` run killed with SIGKILL (`killed-run`, `killed-serving`, "
+            f"`killed-bot`, 1 run each). Cells: runs in which the alert fired in Prometheus / runs; "
             f"`(AM n)` when the webhook sink behind Alertmanager saw a different count. **Bold** = expected "
             f"(the scenario's `alerts` list); `·` = never fired, not expected.\n",
             render_matrix(m), "",
@@ -801,7 +855,8 @@ def update_readme(readme: Path, m: MatrixResult, paced: MatrixResult | None = No
                       f"Prometheus {qp:.2f} / {qr:.2f}, exactly the expected alerts: {'yes' if paced.is_diagonal() else 'NO'}, "
                       f"the same as `--fast`: {'yes' if same_as_fast(paced, m) else 'NO'}. ")
     block = (f"{README_BEGIN}\n{render_matrix(m)}\n\nTraining seeds {', '.join(map(str, m.seeds))} (`--fast`); inference "
-             f"seeds {', '.join(map(str, m.inference_seeds)) or 'none'} (paced at speed {m.inference_speed:g}). Precision / recall: "
+             f"seeds {', '.join(map(str, m.inference_seeds)) or 'none'} (paced at speed {m.inference_speed:g}); support-bot seeds "
+             f"{', '.join(map(str, m.generative_seeds)) or 'none'} (paced at speed {m.generative_speed:g}). Precision / recall: "
              f"Prometheus {pp:.2f} / {pr:.2f}, Alertmanager {ap:.2f} / {ar:.2f}; exactly the expected alerts: "
              f"{'yes' if m.is_diagonal() else 'NO'}. † = a fix that acts on the alarm (retrains on drift): its alerts "
              f"fire by design and are not counted; ‡ = fired on the way to a divergence by an alert that steps "
@@ -822,6 +877,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="seeds of the paced inference runs (200 s each at speed 1)")
     p.add_argument("--inference-speed", type=float, default=1.0)
     p.add_argument("--inference-parallel", type=int, default=4, help="paced inference runs at once (~0.3 core each)")
+    p.add_argument("--generative-seeds", type=int, nargs="*", default=[0, 1, 2, 3, 4],
+                   help="seeds of the paced support-bot runs (150 s each at speed 1, after a ~15 s training per seed)")
+    p.add_argument("--generative-speed", type=float, default=1.0)
+    p.add_argument("--generative-parallel", type=int, default=6, help="paced bot runs at once (~0.1 core each)")
     p.add_argument("--scenarios", nargs="+", help="default: all")
     p.add_argument("--no-latency", action="store_true", help="skip the paced latency runs")
     p.add_argument("--speed", type=float, default=1.0, help="pace of the latency runs (default 1, as people see it)")
@@ -833,10 +892,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--from-json", type=Path, metavar="FILE",
                    help="re-render the report (and README block) from a previous alert-matrix.json; no runs")
     args = p.parse_args(argv)
-    for name in ("seeds", "paced_seeds", "inference_seeds"):
+    for name in ("seeds", "paced_seeds", "inference_seeds", "generative_seeds"):
         if any(s < 0 for s in getattr(args, name)):
             p.error(f"--{name.replace('_', '-')}: seeds are non-negative")
-    for name in ("inference_speed", "training_speed", "speed"):
+    for name in ("inference_speed", "generative_speed", "training_speed", "speed"):
         if not getattr(args, name) > 0:
             p.error(f"--{name.replace('_', '-')}: must be > 0")
     if args.from_json:
@@ -868,7 +927,8 @@ def main(argv: list[str] | None = None) -> int:
                                     args.training_speed, lambda s: print(s, flush=True)) if args.paced_seeds else None
             m = run_fast_matrix(stack, args.seeds, args.scenarios, progress=lambda s: print(s, flush=True),
                                 inference_seeds=args.inference_seeds, inference_speed=args.inference_speed,
-                                inference_parallel=args.inference_parallel)
+                                inference_parallel=args.inference_parallel, generative_seeds=args.generative_seeds,
+                                generative_speed=args.generative_speed, generative_parallel=args.generative_parallel)
             paced = pending.result() if pending else None
         latency = [] if args.no_latency else run_latency(stack, args.scenarios, speed=args.speed,
                                                          progress=lambda s: print(s, flush=True))

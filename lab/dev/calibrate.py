@@ -41,25 +41,33 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lab.generative.loop import BotResult, BotServer
 from lab.repo import alert_rules, duration_s
 from lab.serving.loop import Server, ServeResult
 from lab.specs.loader import SpecError, known_scenarios, load_scenario
 from lab.telemetry.otel import LAB_INTERVAL_SECONDS
 from lab.thresholds import (
     ACCURACY_DROP,
+    COST_PER_1K_REQUESTS_USD,
     DEAD_RATIO_THRESHOLD,
     DEAD_SUSTAINED_EVALS,
     ECE_THRESHOLD,
     ERROR_BUDGET,
     GRAD_SPIKE_CRITICAL,
     GRAD_SPIKE_WARNING,
+    HALLUCINATION_RATE_THRESHOLD,
     JS_THRESHOLD,
+    KS_ALPHA,
     LATENCY_BUDGET,
     LATENCY_OBJECTIVE_S,
+    LENGTH_FINISH_SHARE,
     LOSS_SPIKE_THRESHOLD,
+    OOV_RATE_THRESHOLD,
     OVERFIT_RATIO_THRESHOLD,
     OVERFIT_STALL_EVALS,
     PSI_MAJOR,
+    QUALITY_SLI_OBJECTIVE,
+    RUN_SERIES_LIMIT,
     STALL_AFTER_PROGRESS,
     STALL_LOSS_FRACTION,
     SUSTAINED_WINDOWS,
@@ -108,8 +116,27 @@ SERVING_ALERTS = (
 )
 
 
+# The support bot's alerts that mirror a per-window signature (lab/generative/signatures.py),
+# each signal turned so that the alert fires above its threshold. The latency burn-rate alert
+# and the personal-data alert read rates and the collector's exit: the alert matrix judges them.
+BOT_ALERTS = (
+    Alert("MLLabBotQualityBudgetBurn", f"1 - accuracy on labelled answers, held {SUSTAINED_WINDOWS} windows",
+          1 - QUALITY_SLI_OBJECTIVE),
+    Alert("MLLabBotHallucinations", f"hallucination rate, held {SUSTAINED_WINDOWS} windows", HALLUCINATION_RATE_THRESHOLD),
+    Alert("MLLabBotInputDrift", f"out-of-vocabulary share of prompt tokens, held {SUSTAINED_WINDOWS} windows",
+          OOV_RATE_THRESHOLD),
+    Alert("MLLabBotConfidenceDrift", f"-log10 KS p-value of confidences, held {SUSTAINED_WINDOWS} windows",
+          -math.log10(KS_ALPHA)),
+    Alert("MLLabBotPromptGrowth", f"prompt-length PSI, held {SUSTAINED_WINDOWS} windows", PSI_MAJOR),
+    Alert("MLLabBotRunawayGeneration", f"share of answers cut at max_tokens, held {SUSTAINED_WINDOWS} windows",
+          LENGTH_FINISH_SHARE),
+    Alert("MLLabBotCostHigh", f"USD per 1,000 questions, held {SUSTAINED_WINDOWS} windows", COST_PER_1K_REQUESTS_USD),
+    Alert("MLLabRunSeriesHigh", "series of the run's metrics at its end", RUN_SERIES_LIMIT),
+)
+
+
 def alerts_of(kind: str) -> tuple[Alert, ...]:
-    return TRAINING_ALERTS if kind == "training" else SERVING_ALERTS
+    return {"training": TRAINING_ALERTS, "generative": BOT_ALERTS}.get(kind, SERVING_ALERTS)
 
 
 def key_of(kind: str, a: Alert) -> str:
@@ -225,6 +252,16 @@ def serving_signals(r: ServeResult, tail: int | None = None) -> dict[str, dict]:
     return {f"{a.name}|{a.signal}": {"value": v} for a, v in zip(SERVING_ALERTS, values)}
 
 
+def bot_signals(r: BotResult) -> dict[str, dict]:
+    ws = r.windows
+    finite = lambda xs: [x if math.isfinite(x) else 0.0 for x in xs]  # noqa: E731 (NaN: too few labels yet)
+    values = (held(finite([1 - w.accuracy for w in ws])), held(finite([w.hallucination_rate for w in ws])),
+              held([w.oov_rate for w in ws]), held([-math.log10(max(w.confidence_ks_pvalue, 1e-300)) for w in ws]),
+              held([w.length_psi for w in ws]), held([w.length_share for w in ws]),
+              held([1000 * w.cost_usd / w.requests for w in ws]), float(ws[-1].metric_series if ws else 0))
+    return {f"{a.name}|{a.signal}": {"value": v} for a, v in zip(BOT_ALERTS, values)}
+
+
 def paced_alerts(kind: str, signals: dict[str, dict]) -> tuple[set[str], set[str]]:
     """The alerts one run fires when paced, and those it may or may not fire (a lead on the first
     NaN under PACED_LEAD_S): what a trainee watching the run would see."""
@@ -242,8 +279,8 @@ def paced_alerts(kind: str, signals: dict[str, dict]) -> tuple[set[str], set[str
     return fired, uncertain - fired
 
 
-def run_flat_out(spec, seed: int) -> RunResult | ServeResult:
-    return (Trainer if spec.kind == "training" else Server)(spec, seed, fast=True).run()
+def run_flat_out(spec, seed: int) -> RunResult | ServeResult | BotResult:
+    return {"training": Trainer, "generative": BotServer}.get(spec.kind, Server)(spec, seed, fast=True).run()
 
 
 @functools.cache
@@ -259,6 +296,8 @@ def signals_of(result: RunResult | ServeResult, fix: bool | None = None) -> dict
     fix: whether the run is a fix variant (default: its spec says so; `--set` makes it "custom")."""
     if isinstance(result, RunResult):
         return training_signals(result)
+    if isinstance(result, BotResult):
+        return bot_signals(result)
     fix = result.spec.variant == "fix" if fix is None else fix
     judged_on_tail = fix and result.spec.alarm_driven_fix
     return serving_signals(result, FIX_TAIL_WINDOWS if judged_on_tail else None)

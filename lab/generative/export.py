@@ -26,6 +26,7 @@ import json
 
 from opentelemetry import trace
 from opentelemetry._logs import SeverityNumber
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.trace import SpanKind
 
 from lab.generative.judge import VERDICTS
@@ -33,7 +34,7 @@ from lab.generative.loop import BotEvent, BotResult, BotServer, BotWindow, Reque
 from lab.generative.pii import PII_TYPES
 from lab.generative.pii import find as find_pii
 from lab.specs.base import hidden
-from lab.telemetry.catalogue import GENAI_OPERATION, GENAI_PROVIDER, create
+from lab.telemetry.catalogue import ALLOWED_ATTRIBUTES, BY_NAME, GENAI_OPERATION, GENAI_PROVIDER, create
 from lab.telemetry.observer import BaseObserver
 from lab.telemetry.otel import Telemetry
 
@@ -43,6 +44,24 @@ PER_REQUEST = ("gen_ai.client.token.usage", "gen_ai.client.operation.duration", 
 PER_WINDOW = ("ml.genai.labels", "ml.genai.quality.accuracy", "ml.genai.quality.hallucination_rate", "ml.genai.feedback",
               "ml.genai.drift.token_js_distance", "ml.genai.drift.oov_rate", "ml.genai.drift.prompt_length_psi",
               "ml.genai.drift.confidence_ks", "ml.genai.drift.confidence_ks_p_value", "ml.genai.running", "ml.genai.windows")
+
+
+GENAI_METRICS = tuple(n for n in PER_REQUEST if n.startswith("gen_ai."))
+
+
+def bounded_views() -> list[View]:
+    """The cardinality fix as an SDK view: the gen_ai metrics keep only their bounded keys.
+
+    gen_ai.response.model goes: a value per run normally, but the one key a client bug can fill
+    with a per-request value (scenarios/bot-cardinality.toml)."""
+    keep = {k for k in ALLOWED_ATTRIBUTES if k.startswith("gen_ai.") and k != "gen_ai.response.model"}
+    return [View(instrument_name=n, attribute_keys=keep,
+                 aggregation=ExplicitBucketHistogramAggregation(list(BY_NAME[n].buckets))) for n in GENAI_METRICS]
+
+
+def telemetry_options(spec) -> dict:
+    """Extra Telemetry settings of a bot run: the fix's view, where the scenario asks for it."""
+    return {"views": bounded_views()} if spec.leak is not None and spec.leak.view_drops_attribute else {}
 
 
 class GenerativeTelemetryObserver(BaseObserver):
@@ -87,9 +106,13 @@ class GenerativeTelemetryObserver(BaseObserver):
     def on_unit(self, rec: RequestRecord) -> None:
         i, s = self.i, self.spec.stream
         decode = self.spec.decode_at(rec.window)
+        genai, tin, tout = self._genai, self._input, self._output
+        if rec.response_model != self.model:  # the cardinality fault: a per-request value on every gen_ai metric
+            genai = {**genai, "gen_ai.response.model": rec.response_model}
+            tin, tout = {**genai, "gen_ai.token.type": "input"}, {**genai, "gen_ai.token.type": "output"}
         span = self.t.tracer.start_span(
             f"{GENAI_OPERATION} {self.model}", context=None, kind=SpanKind.INTERNAL, start_time=rec.start_ns,
-            attributes={**self._genai, "gen_ai.request.max_tokens": decode.max_tokens,
+            attributes={**genai, "gen_ai.response.id": rec.response_id, "gen_ai.request.max_tokens": decode.max_tokens,
                         "gen_ai.request.temperature": decode.temperature,
                         "gen_ai.usage.input_tokens": rec.input_tokens, "gen_ai.usage.output_tokens": rec.output_tokens,
                         "gen_ai.response.finish_reasons": [rec.finish_reason], "lab.window": rec.window})
@@ -105,13 +128,13 @@ class GenerativeTelemetryObserver(BaseObserver):
                 [{"role": "assistant", "parts": [{"type": "text", "content": rec.answer}],
                   "finish_reason": rec.finish_reason}]))
         ctx = trace.set_span_in_context(span)  # exemplars on the duration histograms carry the trace id
-        i["gen_ai.client.token.usage"].record(rec.input_tokens, self._input)
-        i["gen_ai.client.token.usage"].record(rec.output_tokens, self._output)
-        i["gen_ai.client.operation.duration"].record(rec.duration_s, self._genai, context=ctx)
-        i["gen_ai.server.request.duration"].record(rec.duration_s, self._genai, context=ctx)
-        i["gen_ai.server.time_to_first_token"].record(rec.ttft_s, self._genai, context=ctx)
+        i["gen_ai.client.token.usage"].record(rec.input_tokens, tin)
+        i["gen_ai.client.token.usage"].record(rec.output_tokens, tout)
+        i["gen_ai.client.operation.duration"].record(rec.duration_s, genai, context=ctx)
+        i["gen_ai.server.request.duration"].record(rec.duration_s, genai, context=ctx)
+        i["gen_ai.server.time_to_first_token"].record(rec.ttft_s, genai, context=ctx)
         if rec.time_per_output_token_s == rec.time_per_output_token_s:  # not NaN: more than one token
-            i["gen_ai.server.time_per_output_token"].record(rec.time_per_output_token_s, self._genai)
+            i["gen_ai.server.time_per_output_token"].record(rec.time_per_output_token_s, genai)
         i["ml.genai.requests"].add(1, {**self._model, "finish_reason": rec.finish_reason})
         i["ml.genai.cost.usd"].add((rec.input_tokens * s.price_per_1k_input_tokens +
                                     rec.output_tokens * s.price_per_1k_output_tokens) / 1000, self._model)

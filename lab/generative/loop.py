@@ -36,11 +36,14 @@ from lab.generative.judge import CORRECT, HALLUCINATION, VERDICTS, verdict
 from lab.generative.model import trained_bot, training_questions
 from lab.generative.pii import contact_details
 from lab.generative.pii import find as find_pii
-from lab.specs.generative import GenerativeSpec
+from lab.specs.generative import SERIES_PER_LEAKED_REQUEST, GenerativeSpec
 from lab.stats import bin_counts, js_distance, ks_pvalue, ks_statistic, proportions, psi, reference_edges
+from lab.telemetry.catalogue import BY_NAME, prometheus_series_count
 from lab.telemetry.observer import Observer
 from lab.thresholds import N_BINS
 
+# A one-token answer records no time per output token: a leaked value adds none of its series.
+_TPOT_SERIES = len(BY_NAME["gen_ai.server.time_per_output_token"].buckets) + 3
 MIN_LABELS = 50  # fewer labelled answers than this: accuracy and hallucination rate are not reported (NaN)
 
 
@@ -63,6 +66,8 @@ class RequestRecord:
     end_ns: int
     prompt: str  # content: exported only where a scenario turns content capture on
     answer: str
+    response_id: str  # gen_ai.response.id: one per request, on its span only
+    response_model: str  # gen_ai.response.model: the model's name, or the response id where a leak copies it
     verdict: str  # ground truth (lab.generative.judge), never exported per request
     new_product: bool  # ground truth: asked about a product launched after training
 
@@ -95,6 +100,8 @@ class BotWindow:
     new_product_share: float  # ground truth: the share the stream was asked to draw
     history_turns: int
     pii_prompts: int  # prompts carrying personal data (found in them, lab.generative.pii)
+    pii_to_backends: int  # of their values, those the spans' content carries past the collector to the backends
+    metric_series: int  # series the run's metrics hold so far (its budget, plus what a leak added)
     elapsed_s: float
     start_ns: int
     end_ns: int
@@ -190,6 +197,8 @@ class BotServer:
         self._arrived: dict[str, int] = dict.fromkeys(VERDICTS, 0)  # verdicts of this window's labels
         self._turns: deque[str] = deque(maxlen=max(1, spec.history.turns if spec.history else 1))
         self._i = 0
+        self._ids = random.Random(self.seed + 7919)
+        self._series = prometheus_series_count(family="generative")
         for o in self.observers:
             o.on_start(self)
         self._t0 = time.monotonic()
@@ -246,6 +255,9 @@ class BotServer:
             t_ns = time.time_ns()
             g = generate(self.bot, prompt, decode, self.generator)
             rec = self._record(w, q, new, prompt, g, t_ns)
+            if rec.response_model != spec.model.name and not spec.leak.view_drops_attribute:
+                # a new value on every gen_ai histogram (the fix's SDK view drops it: no new series)
+                self._series += SERIES_PER_LEAKED_REQUEST - (0 if g.output_tokens > 1 else _TPOT_SERIES)
             self._after(rec, q)
             recs.append(rec)
             prompt_ids.append(g.prompt_ids + [self.bot.tokenizer.sep])
@@ -259,10 +271,12 @@ class BotServer:
             o.on_report(report)
 
     def _record(self, w: int, q: Question, new: bool, prompt: str, g: Generation, t_ns: int) -> RequestRecord:
+        rid = f"resp_{self._ids.getrandbits(64):016x}"  # its own generator: the stream's draws stay the same
         return RequestRecord(self._i, self._i, w, q.kind, g.input_tokens, g.output_tokens, g.finish_reason, g.ttft_s,
                              g.time_per_output_token_s, g.duration_s, g.confidence,
                              self.bot.tokenizer.unknown_share(g.prompt_ids), find_pii(prompt), t_ns,
-                             t_ns + int(g.duration_s * 1e9), prompt, g.text,
+                             t_ns + int(g.duration_s * 1e9), prompt, g.text, rid,
+                             rid if self.spec.leaks(w, self._i) else self.spec.model.name,
                              verdict(self.bot.catalogue, q, g.text), new)
 
     def _after(self, rec: RequestRecord, q: Question) -> None:
@@ -319,8 +333,16 @@ class BotServer:
             confidence_mean=float(conf.mean()), confidence_ks=d,
             confidence_ks_pvalue=float(ks_pvalue(d, ref.confidence.size, conf.size)),
             new_product_share=self.spec.new_product_share_at(w), history_turns=turns,
-            pii_prompts=sum(any(r.pii.values()) for r in recs),
+            pii_prompts=sum(any(r.pii.values()) for r in recs), pii_to_backends=self._pii_to_backends(recs),
+            metric_series=self._series,
             elapsed_s=time.monotonic() - t_w, start_ns=start_ns, end_ns=time.time_ns())
+
+    def _pii_to_backends(self, recs: list[RequestRecord]) -> int:
+        """Personal data values in the content the spans carry to Jaeger: none without content capture,
+        none through the collector's redacting entry point (its redaction step masks them)."""
+        if not self.spec.capture_content or self.spec.collector_redaction:
+            return 0
+        return sum(sum(r.pii.values()) + sum(find_pii(r.answer).values()) for r in recs)
 
     def _emit(self, name: str, window: int, message: str, **attrs: Any) -> None:
         ev = BotEvent(name, window, message, attrs)

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from lab.generative.catalogue import Catalogue, Question, make_catalogue
+from lab.generative.pii import LEAD_INS, contact_details
 from lab.generative.tokenizer import Tokenizer
 from lab.repo import cache_dir
 from lab.specs.generative import BotModelSpec, CatalogueSpec
@@ -94,11 +95,13 @@ def _epoch(qs: list[Question], spec: BotModelSpec, rng: random.Random) -> list[l
     that a short question is not padded to a conversation's length."""
     plain, chats = [], []
     for q in qs:
+        history = ""
         if rng.random() < spec.history_share:
             turns = rng.choices(qs, k=rng.randint(1, spec.history_turns))
-            chats.append((" ".join(f"{t.text} {t.answer}" for t in turns), q))
-        else:
-            plain.append(("", q))
+            history = " ".join(f"{t.text} {t.answer}" for t in turns)
+        if rng.random() < spec.contact_share:  # as customers write them: before the question
+            history = f"{history} {contact_details(rng)[1]}".strip()
+        (chats if history else plain).append((history, q))
     rng.shuffle(plain)
     chats.sort(key=lambda c: len(c[0]))
     batches = [group[i:i + spec.batch_size] for group in (plain, chats) for i in range(0, len(group), spec.batch_size)]
@@ -109,7 +112,7 @@ def _epoch(qs: list[Question], spec: BotModelSpec, rng: random.Random) -> list[l
 def train_bot(catalogue: Catalogue, spec: BotModelSpec, seed: int) -> Bot:
     t0 = time.perf_counter()
     qs = training_questions(catalogue, spec.knows_new_products)
-    tok = Tokenizer([q.text for q in qs] + [q.answer for q in qs])
+    tok = Tokenizer([q.text for q in qs] + [q.answer for q in qs] + list(LEAD_INS.values()))
     torch.manual_seed(seed)
     model = BotLM(len(tok), spec.embedding, spec.hidden)
     opt = torch.optim.Adam(model.parameters(), lr=spec.lr)
@@ -128,7 +131,8 @@ def train_bot(catalogue: Catalogue, spec: BotModelSpec, seed: int) -> Bot:
 
 # What a trained bot depends on besides its specs and seed: the code that builds the world and
 # trains it, and torch. A change to any of them trains anew instead of loading a stale model.
-_CODE = (Path(__file__).parent / "catalogue.py", Path(__file__).parent / "tokenizer.py", Path(__file__),
+_CODE = (Path(__file__).parent / "catalogue.py", Path(__file__).parent / "tokenizer.py",
+         Path(__file__).parent / "pii.py", Path(__file__),
          Path(sys.modules[BotModelSpec.__module__].__file__))
 
 

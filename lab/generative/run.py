@@ -8,7 +8,7 @@ from __future__ import annotations
 import statistics
 
 from lab.generative.console import BotConsole, duration, fmt
-from lab.generative.export import GenerativeTelemetryObserver
+from lab.generative.export import GenerativeTelemetryObserver, telemetry_options
 from lab.generative.loop import BotResult, BotServer
 from lab.generative.signatures import LABELS, onsets
 from lab.telemetry.otel import GENERATIVE_SERVICE, RunIdentity, Telemetry
@@ -71,7 +71,7 @@ def _otel_observer(tel: Telemetry, spec, *, fast: bool, otlp: bool) -> Generativ
 
 FAMILY = Family(kind="generative", service_name=GENERATIVE_SERVICE, loop=BotServer, console=BotConsole,
                 otel_observer=_otel_observer, summarise=summarise, print_summary=print_summary,
-                first_signals=first_signals)
+                first_signals=first_signals, telemetry_options=telemetry_options)
 
 
 def run_generative(spec, *, max_windows: int | None = None, **kwargs) -> Outcome:

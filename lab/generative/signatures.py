@@ -15,6 +15,7 @@ from lab.thresholds import (
     OOV_RATE_THRESHOLD,
     PSI_MAJOR,
     QUALITY_SLI_OBJECTIVE,
+    RUN_SERIES_LIMIT,
     SUSTAINED_WINDOWS,
 )
 
@@ -30,12 +31,17 @@ FLAGS = {
     "prompt_bloat": lambda w: w.length_psi > PSI_MAJOR,
     "runaway_generation": lambda w: w.length_share > LENGTH_FINISH_SHARE,
     "cost": lambda w: 1000 * w.cost_usd / w.requests > COST_PER_1K_REQUESTS_USD,
+    # the run's metrics hold far more series than its budget: an attribute took per-request values
+    "series_growth": lambda w: w.metric_series > RUN_SERIES_LIMIT,
+    # customers' contact details in span content that reaches the trace backend (any is too many)
+    "pii_in_telemetry": lambda w: w.pii_to_backends > 0,
 }
 BOT_SIGNATURES = tuple(FLAGS)
 LABELS = {"quality_slo": "accuracy below the quality objective", "hallucination": "hallucinations",
           "input_drift": "unknown words in prompts", "confidence_drift": "confidence drifted",
           "prompt_bloat": "prompts grew", "runaway_generation": "answers cut at max_tokens",
-          "cost": "cost over budget"}
+          "cost": "cost over budget", "series_growth": "metric series exploded",
+          "pii_in_telemetry": "personal data sent to the trace backend"}
 
 
 def flags(w: BotWindow) -> dict[str, bool]:

@@ -1,6 +1,6 @@
 """The support bot's word-level tokenizer: lower-cased words, punctuation dropped.
 
-The vocabulary is the training corpus's words plus four special tokens; a word outside it
+The vocabulary is the training corpus's words plus the special tokens; a word outside it
 becomes <unk> (the out-of-vocabulary rate the drift monitor watches). Token counts on spans
 and metrics (gen_ai.usage.*) are this tokenizer's.
 """
@@ -10,8 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from lab.generative.pii import PII_TYPES
+from lab.generative.pii import spans as pii_spans
+
 PAD, UNK, SEP, EOS = "<pad>", "<unk>", "<sep>", "<eos>"
-SPECIALS = (PAD, UNK, SEP, EOS)
+# Contact details become one placeholder token each, as NLP pipelines normalise entities: the
+# model never reads a customer's address or number (the prompt on a span still carries it).
+PLACEHOLDERS = {kind: f"<{kind}>" for kind in PII_TYPES}
+SPECIALS = (PAD, UNK, SEP, EOS, *PLACEHOLDERS.values())
 # a word: letters/digits, joined by inner hyphens, dots or @ (usb-c, an e-mail address)
 _WORD = re.compile(r"[a-z0-9]+(?:[-.@][a-z0-9]+)*")
 
@@ -27,13 +33,18 @@ class Tokenizer:
             itos = [*SPECIALS, *sorted({w for text in corpus for w in words(text)})]
         self.itos: list[str] = list(itos)
         self.stoi: dict[str, int] = {w: i for i, w in enumerate(self.itos)}
-        self.pad, self.unk, self.sep, self.eos = (self.stoi[t] for t in SPECIALS)
+        self.pad, self.unk, self.sep, self.eos = (self.stoi[t] for t in (PAD, UNK, SEP, EOS))
 
     def __len__(self) -> int:
         return len(self.itos)
 
     def encode(self, text: str) -> list[int]:
-        return [self.stoi.get(w, self.unk) for w in words(text)]
+        ids, at = [], 0
+        for start, end, kind in pii_spans(text):
+            ids += [self.stoi.get(w, self.unk) for w in words(text[at:start])]
+            ids.append(self.stoi[PLACEHOLDERS[kind]])
+            at = end
+        return ids + [self.stoi.get(w, self.unk) for w in words(text[at:])]
 
     def decode(self, ids: Iterable[int]) -> str:
         return " ".join(self.itos[i] for i in ids if i not in (self.pad, self.eos))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from lab.generative.loop import BotServer
 from lab.serving.run import run_serving
 from lab.specs.loader import load_scenario
 from lab.thresholds import DEAD_RATIO_THRESHOLD, GRAD_SPIKE_CRITICAL, GRAD_SPIKE_WARNING, OVERFIT_RATIO_THRESHOLD, PSI_MAJOR
@@ -50,11 +51,20 @@ DRILLS = (
           "the accuracy on labelled samples (dotted, right axis). What happened in each stream, and why does one "
           "of them fool the input monitor?",
           ("serving-healthy", "drift", "concept-drift"), "drift"),
+    Drill("bot-tokens", "A support bot: tokens per request and time to first token",
+          "Each panel shows, per window of 200 questions, the mean input and output tokens per request (solid and "
+          "dashed, log scale) and the 95th percentile of the time to first token (dotted, right axis). What changed "
+          "in each, what does it cost, and where would you look for the cause?",
+          ("bot-healthy", "bot-prompt-bloat", "bot-runaway"), "tokens"),
 )
 
 
 def _series(name: str, signal: str, seed: int) -> dict[str, list]:
     spec = load_scenario(name)
+    if spec.kind == "generative":
+        ws = BotServer(spec, seed, fast=True).run().windows
+        return {"x": [w.index for w in ws], "in": [w.input_tokens / w.requests for w in ws],
+                "out": [w.output_tokens / w.requests for w in ws], "ttft": [1000 * w.ttft_p95_s for w in ws]}
     if spec.kind == "inference":
         r = run_serving(spec, seed=seed, fast=True, telemetry="off", quiet=True).result
         return {"x": [w.index for w in r.windows], "psi": [w.report.max_psi for w in r.windows],
@@ -98,6 +108,18 @@ def draw(drill: Drill, runs: list[tuple[str, dict]], path: Path) -> None:
             ax.set_ylim(-0.02, 1.0)
             ax.set_ylabel("dead share of layer2", fontsize=7)
             ax.set_xlabel("step", fontsize=8)
+        elif drill.signal == "tokens":
+            ax.plot(s["x"], s["in"], lw=1.2, label="input")
+            ax.plot(s["x"], s["out"], lw=1.2, ls="--", label="output")
+            ax.set_yscale("log")
+            ax.set_xlabel("window", fontsize=8)
+            ax.set_ylabel("tokens per request", fontsize=7)
+            ax.legend(fontsize=7, loc="upper left")
+            ax2 = ax.twinx()
+            ax2.plot(s["x"], s["ttft"], lw=1.2, ls=":", color="tab:red")
+            ax2.set_ylim(bottom=0)
+            ax2.set_ylabel("TTFT p95, ms (dotted)", fontsize=7)
+            ax2.tick_params(labelsize=7)
         else:
             ax.plot(s["x"], s["psi"], lw=1.2, label="max PSI")
             ax.axhline(PSI_MAJOR, color="grey", ls="--", lw=0.8)

@@ -79,7 +79,8 @@ HINT_PENALTY = 10
 # The cases that ship with the lab (scenarios/; tests/practice keeps the two equal). A seed picks
 # from these alone, in this order, so a class seed names the same case whatever other scenario
 # files a student has (and however the folder lists them).
-BUILT_IN_POOL = ("batching-latency", "concept-drift", "dead-relu", "diverged", "drift", "drift-sudden", "healthy", "loss-spike",
+BUILT_IN_POOL = ("batching-latency", "bot-cardinality", "bot-healthy", "bot-new-topic", "bot-pii", "bot-prompt-bloat",
+                 "bot-runaway", "concept-drift", "dead-relu", "diverged", "drift", "drift-sudden", "healthy", "loss-spike",
                  "missing-input", "overfit", "serving-healthy", "stalled")
 # Case.pool: where the case was drawn from.
 BUILT_IN = "built-in"

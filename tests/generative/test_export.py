@@ -7,10 +7,10 @@ from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 from opentelemetry.sdk.metrics.export import Gauge, Histogram, InMemoryMetricReader, Sum
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from lab.generative.export import GenerativeTelemetryObserver
+from lab.generative.export import GENAI_METRICS, GenerativeTelemetryObserver, telemetry_options
 from lab.generative.judge import VERDICTS
 from lab.generative.loop import BotServer
-from lab.specs.generative import GenerativeSpec
+from lab.specs.generative import SERIES_PER_LEAKED_REQUEST, GenerativeSpec
 from lab.telemetry.catalogue import ALLOWED_ATTRIBUTES, CATALOGUE, TOKEN_USAGE_BUCKETS, prometheus_series_count
 from lab.telemetry.otel import GENERATIVE_SERVICE, RunIdentity, Telemetry
 
@@ -27,7 +27,7 @@ def export(**changes):
     spec = GenerativeSpec(name="bot-test", title="t", story=STORY, **{**SMALL, **changes})
     reader, spans, logs = InMemoryMetricReader(), InMemorySpanExporter(), InMemoryLogRecordExporter()
     tel = Telemetry(RunIdentity(spec.name, spec.variant, 0, service_name=GENERATIVE_SERVICE), otlp=False,
-                    metric_readers=[reader], span_exporters=[spans], log_exporters=[logs])
+                    metric_readers=[reader], span_exporters=[spans], log_exporters=[logs], **telemetry_options(spec))
     result = BotServer(spec, 0, fast=True, observers=[GenerativeTelemetryObserver(tel)]).run()
     data = reader.get_metrics_data()
     tel.shutdown()
@@ -113,12 +113,45 @@ def test_content_capture_puts_prompt_and_answer_on_the_span():
     assert prompt and answer["role"] == "assistant" and answer["finish_reason"] in ("stop", "length")
 
 
+def _series(data) -> int:
+    """Prometheus series of the exported points: a histogram's buckets (+Inf too), sum and count."""
+    return sum(len(p.explicit_bounds) + 3 if isinstance(m.data, Histogram) else 1 for _, m, p in points(data))
+
+
 def test_a_run_exports_its_documented_series_budget(exported):
     _, data, *_ = exported
-    series = 0
-    for _, m, p in points(data):
-        series += len(p.explicit_bounds) + 3 if isinstance(m.data, Histogram) else 1
-    assert series == prometheus_series_count(family="generative")
+    assert _series(data) == prometheus_series_count(family="generative")
+
+
+def test_the_spec_counts_a_leaked_requests_series_as_the_catalogue_does():
+    assert SERIES_PER_LEAKED_REQUEST == sum(len(GENERATIVE[n].buckets) + 3 for n in GENAI_METRICS) + \
+        (len(GENERATIVE["gen_ai.client.token.usage"].buckets) + 3)  # token usage: input and output
+
+
+def test_a_per_request_response_model_multiplies_the_series_and_the_fix_view_drops_it():
+    stream, leak = {**SMALL["stream"], "windows": 3}, {"from_window": 1, "every": 20}
+    r, data, spans, _ = export(stream=stream, leak=leak)
+    tagged = [s for s in spans if s.name == "chat support-bot" and s.attributes["gen_ai.response.model"] != "support-bot"]
+    assert len(tagged) == r.spec.leaked_requests == 6  # requests 60, 80, ..., 160
+    assert all(s.attributes["gen_ai.response.model"] == s.attributes["gen_ai.response.id"] for s in tagged)
+    one_token = sum(s.attributes["gen_ai.usage.output_tokens"] == 1 for s in tagged)  # no time per output token
+    tpot = len(GENERATIVE["gen_ai.server.time_per_output_token"].buckets) + 3
+    assert _series(data) == prometheus_series_count(family="generative") + \
+        SERIES_PER_LEAKED_REQUEST * len(tagged) - tpot * one_token
+    assert r.windows[-1].metric_series == _series(data)  # what the loop counts is what was exported
+    r, data, spans, _ = export(stream=stream, leak={**leak, "view_drops_attribute": True})
+    assert _series(data) == prometheus_series_count(family="generative") == r.windows[-1].metric_series
+    assert not any("gen_ai.response.model" in p.attributes for _, m, p in points(data) if m.name in GENAI_METRICS)
+    assert sum(s.attributes["gen_ai.response.model"] != "support-bot" for s in spans if s.name == "chat support-bot") == 6
+
+
+@pytest.mark.parametrize("leak, message", [
+    ({"from_window": 9, "every": 20}, "not inside the run"),
+    ({"from_window": 0, "every": 2}, "at most 50"),
+])
+def test_a_leak_is_bounded_and_inside_the_run(leak, message):
+    with pytest.raises(ValueError, match=message):
+        GenerativeSpec(name="bot-test", title="t", story=STORY, leak=leak, **SMALL)
 
 
 def _pii(data):

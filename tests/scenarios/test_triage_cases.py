@@ -17,7 +17,10 @@ SIGNATURE_OF = {"overfitting": "overfitting", "stalled": "stalled", "diverged": 
                 "loss-spike": "loss_spike", "dead-neurons": "dead_units", "healthy": None,
                 # serving (lab/serving/signatures.py)
                 "input-drift": "input_drift", "concept-drift": "accuracy_degraded", "latency-regression": "latency_slo",
-                "missing-input": "error_rate"}
+                "missing-input": "error_rate",
+                # the support bot (lab/generative/signatures.py)
+                "new-topic": "quality_slo", "runaway-generation": "runaway_generation", "prompt-bloat": "prompt_bloat",
+                "cardinality-explosion": "series_growth", "pii-in-telemetry": "pii_in_telemetry"}
 
 
 class CapturingReader(InMemoryMetricReader):
