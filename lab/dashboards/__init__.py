@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lab.dashboards import overview, serving, training
+from lab.dashboards import generative, overview, serving, training
 from lab.dashboards.model import Dashboard, render
 from lab.repo import ROOT, grafana_runbook_base
 
@@ -28,7 +28,7 @@ def all_dashboards(runbook_base: str | None = None) -> list[Dashboard]:
     """
     links = grafana_runbook_base(runbook_base)
     return [overview.dashboard(links), training.dashboard(links),
-            serving.drift_dashboard(links), serving.ops_dashboard(links)]
+            serving.drift_dashboard(links), serving.ops_dashboard(links), *generative.dashboards(links)]
 
 
 def path_of(d: Dashboard) -> Path:

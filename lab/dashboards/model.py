@@ -30,8 +30,9 @@ RUN = 'job=~"$job",instance=~"$instance",lab_scenario=~"$scenario",lab_variant=~
 TRAINING = "training"
 INFERENCE = "inference"
 DRIFT = "drift"
+GENERATIVE = "generative"  # the support bot (lab/generative)
 ANY = "any"  # the stack itself: data whatever runs
-FAMILIES = (TRAINING, INFERENCE, DRIFT)
+FAMILIES = (TRAINING, INFERENCE, DRIFT, GENERATIVE)
 
 GREEN, YELLOW, ORANGE, RED = "green", "yellow", "orange", "red"
 
@@ -68,6 +69,9 @@ class Panel:
     # (tests/dev/test_panel_contract.py, PACED_RUNS).
     gaps: dict[str, str] = field(default_factory=dict)
     thresholds: list[Threshold] = field(default_factory=list)
+    # Thresholds mark values BELOW them as bad (accuracy, a p-value): the colour runs from the
+    # lowest threshold's colour under it to green above the highest.
+    bad_below: bool = False
     runbooks: list[str] = field(default_factory=list)  # alert names
     width: int = 12
     height: int = 8
@@ -213,8 +217,16 @@ def builtin_annotation() -> dict[str, Any]:
 
 
 def _threshold_steps(panel: Panel) -> dict[str, Any]:
-    steps: list[dict[str, Any]] = [{"color": GREEN, "value": None}]
-    steps += [{"color": t.color, "value": t.value} for t in sorted(panel.thresholds, key=lambda t: t.value)]
+    ordered = sorted(panel.thresholds, key=lambda t: t.value)
+    steps: list[dict[str, Any]]
+    if panel.bad_below and ordered:
+        # red under the lowest threshold, ..., green from the highest
+        colors = [t.color for t in ordered] + [GREEN]
+        steps = [{"color": colors[0], "value": None}]
+        steps += [{"color": c, "value": t.value} for t, c in zip(ordered, colors[1:])]
+    else:
+        steps = [{"color": GREEN, "value": None}]
+        steps += [{"color": t.color, "value": t.value} for t in ordered]
     return {"mode": "absolute", "steps": steps}
 
 

@@ -2,11 +2,11 @@
 
     python -m lab.dev.pictures --prometheus http://127.0.0.1:9090 --out docs/img/dashboards
 
-Runs each scenario below (paced, --speed 4, all at once; `diverged` slower, SPEEDS) against
-the stack whose collector the OTEL_* environment points at, then queries the panel exactly as
-the dashboard does (lab/dev/panel_contract.py) and draws it small with matplotlib, thresholds
-dashed, on the panel's own scale (log where the panel is log). `--only NAME ...` redraws some
-pictures and runs only their scenarios.
+Runs each scenario below (paced, --speed 4, all at once; `diverged` slower and the support bot at
+its own pace, SPEEDS) against the stack whose collector the OTEL_* environment points at, then
+queries the panel exactly as the dashboard does (lab/dev/panel_contract.py) and draws it small with
+matplotlib, thresholds dashed, on the panel's own scale (log where the panel is log). `--only NAME ...`
+redraws some pictures and runs only their scenarios.
 `make dashboard-pictures` starts a private native stack, runs this and stops the stack
 (`make dashboard-pictures ARGS="--only overfit-ratio"`).
 """
@@ -62,6 +62,18 @@ PICTURES = (
     Picture("concept-drift-psi", "ml-lab-production-drift", "PSI per feature (heatmap)", "concept-drift"),
     Picture("concept-drift-accuracy", "ml-lab-production-drift", "Accuracy on labelled requests against baseline",
             "concept-drift"),
+    # the support bot: the healthy bot first, for comparison
+    Picture("bot-healthy-accuracy", "ml-lab-bot-quality", "Accuracy on labelled answers (quality SLI)", "bot-healthy"),
+    Picture("bot-new-topic-accuracy", "ml-lab-bot-quality", "Accuracy on labelled answers (quality SLI)", "bot-new-topic"),
+    Picture("bot-new-topic-hallucination", "ml-lab-bot-quality", "Hallucination rate", "bot-new-topic"),
+    Picture("bot-new-topic-oov", "ml-lab-bot-drift", "Out-of-vocabulary rate", "bot-new-topic"),
+    Picture("bot-new-topic-tokens", "ml-lab-bot-operational", "Tokens per request (input / output)", "bot-new-topic"),
+    Picture("bot-runaway-tokens", "ml-lab-bot-operational", "Tokens per request (input / output)", "bot-runaway"),
+    Picture("bot-runaway-length-share", "ml-lab-bot-operational", "Error rate: answers cut at max_tokens", "bot-runaway"),
+    Picture("bot-runaway-cost", "ml-lab-bot-operational", "Cost per 1,000 requests", "bot-runaway"),
+    Picture("bot-prompt-bloat-tokens", "ml-lab-bot-operational", "Tokens per request (input / output)", "bot-prompt-bloat"),
+    Picture("bot-prompt-bloat-ttft", "ml-lab-bot-operational", "Time to first token p50 / p95", "bot-prompt-bloat"),
+    Picture("bot-prompt-bloat-psi", "ml-lab-bot-drift", "Prompt length PSI", "bot-prompt-bloat"),
 )
 
 
@@ -69,7 +81,11 @@ PICTURES = (
 # own pace (12 steps/s): at x4 that is one export, so the loss would show no history before
 # NaN. Its loss climbs from ~30 to ~1e29 over its last ten finite steps: at x0.05 (0.6 steps/s,
 # 3 steps per export) that climb spans four exports of the minibatch peak (the run: ~2 min).
-SPEEDS = {"diverged": 1 / 20}  # a pace, not a threshold
+# The support bot at its own pace (one 200-question window per 5 s export, 150 s): its rate()
+# panels (tokens per request, time to first token, the finish-reason share) average over a
+# $__rate_interval of 20 s, which at x4 would be 16 of its 30 windows and smear the change.
+SPEEDS = {"diverged": 1 / 20, "bot-healthy": 1, "bot-new-topic": 1, "bot-runaway": 1,
+          "bot-prompt-bloat": 1}  # paces, not thresholds
 
 
 def speed_of(scenario: str, speed: float) -> float:

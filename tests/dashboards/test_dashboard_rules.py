@@ -28,7 +28,7 @@ FILES = sorted((ROOT / "grafana/dashboards").glob("*/*.json"))
 DS = "${datasource}"
 # Grafana's unit ids the dashboards may use (a subset of Grafana's valueFormats; an unknown
 # id is shown as a bare number, which the linter's units rule calls "no unit").
-UNITS = {"none", "short", "percent", "percentunit", "s", "ms", "µs", "ns", "reqps", "ops", "sci", "bytes", "decbytes",
+UNITS = {"none", "short", "percent", "percentunit", "s", "ms", "µs", "ns", "reqps", "ops", "sci", "bytes", "decbytes", "currencyUSD",
          "bps", "Bps", "cps", "wps", "rps", "dtdurations", "dateTimeAsIso", "bool", "string"}
 UNIT_PANELS = {"timeseries", "stat", "gauge", "bargauge", "heatmap", "table"}
 RANGE_FUNCS = ("rate", "irate", "increase", "delta", "idelta", "deriv")
