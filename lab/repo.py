@@ -18,6 +18,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 ALERT_RULES_DIR = ROOT / "prometheus" / "alerts"
+RECORDING_RULES_DIR = ROOT / "prometheus" / "rules"
 ALERTMANAGER_CONFIG = ROOT / "alertmanager" / "alertmanager.yml"
 
 
@@ -190,6 +191,11 @@ def runbook_location(url: str) -> str:
 
 def rule_files(directory: Path | None = None) -> list[Path]:
     return sorted((directory or ALERT_RULES_DIR).glob("*.rules.yml"))
+
+
+def all_rule_files() -> list[Path]:
+    """What Prometheus loads (prometheus.yml rule_files): the recording rules, then the alerts that read them."""
+    return rule_files(RECORDING_RULES_DIR) + rule_files()
 
 
 def rule_groups(files: list[Path] | None = None) -> list[dict]:
