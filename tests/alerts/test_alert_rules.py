@@ -105,7 +105,8 @@ def test_thresholds_equal_lab_signals():
             for _, _, short in (s.SLO_TICKET_FAST, s.SLO_TICKET_SLOW)],
         "MLLabBotLatencyBudgetBurn": [
             f"ratio_rate{prom_duration(w)} / {g(s.BOT_LATENCY_BUDGET)} > {g(burn)}"
-            for burn, long, short in (s.SLO_PAGE_FAST, s.SLO_PAGE_SLOW) for w in (long, short)],
+            for burn, long, short in (s.SLO_PAGE_FAST, s.SLO_PAGE_SLOW) for w in (long, short)] + [
+            f"unless on (job, instance) ml_genai_windows_total < {s.BOT_LATENCY_WARMUP_WINDOWS}"],
     }
     for name, fragments in expected.items():
         expr = " ".join(ALERTS[name]["expr"].split())
@@ -259,6 +260,7 @@ MUTANTS = [
                                                                "increase(ml_drift_windows_total[20s]) > 0",
                                                                "increase(ml_drift_windows_total[10m]) > 0"]),
     ("inference", "for: 30s", ["for: 25s", "for: 35s"]),
+    ("generative", "ml_genai_windows_total < 12", ["ml_genai_windows_total < 13", "ml_genai_windows_total < 11"]),
     ("generative", "ml_genai_quality_hallucination_rate_ratio > 0.1", ["ml_genai_quality_hallucination_rate_ratio > 0.101",
                                                                        "ml_genai_quality_hallucination_rate_ratio > 0.099"]),
     ("generative", "ml_genai_drift_oov_rate_ratio > 0.01", ["ml_genai_drift_oov_rate_ratio > 0.0101",
