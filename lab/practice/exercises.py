@@ -20,7 +20,14 @@ import torch
 from lab.generative.loop import BotServer
 from lab.serving.run import run_serving
 from lab.specs.loader import load_scenario
-from lab.thresholds import DEAD_RATIO_THRESHOLD, GRAD_SPIKE_CRITICAL, GRAD_SPIKE_WARNING, OVERFIT_RATIO_THRESHOLD, PSI_MAJOR
+from lab.thresholds import (
+    COST_PER_1K_REQUESTS_USD,
+    DEAD_RATIO_THRESHOLD,
+    GRAD_SPIKE_CRITICAL,
+    GRAD_SPIKE_WARNING,
+    OVERFIT_RATIO_THRESHOLD,
+    PSI_MAJOR,
+)
 from lab.training.loop import Trainer
 
 
@@ -51,10 +58,11 @@ DRILLS = (
           "the accuracy on labelled samples (dotted, right axis). What happened in each stream, and why does one "
           "of them fool the input monitor?",
           ("serving-healthy", "drift", "concept-drift"), "drift"),
-    Drill("bot-tokens", "A support bot: tokens per request and time to first token",
+    Drill("bot-tokens", "A support bot: tokens per request and cost",
           "Each panel shows, per window of 200 questions, the mean input and output tokens per request (solid and "
-          "dashed, log scale) and the 95th percentile of the time to first token (dotted, right axis). What changed "
-          "in each, what does it cost, and where would you look for the cause?",
+          f"dashed, log scale) and the cost per 1,000 questions (dotted, right axis; dashed line at "
+          f"{COST_PER_1K_REQUESTS_USD:g} USD). What changed in each, which latency would you expect to move with it, "
+          "and where would you look for the cause?",
           ("bot-healthy", "bot-prompt-bloat", "bot-runaway"), "tokens"),
 )
 
@@ -64,7 +72,7 @@ def _series(name: str, signal: str, seed: int) -> dict[str, list]:
     if spec.kind == "generative":
         ws = BotServer(spec, seed, fast=True).run().windows
         return {"x": [w.index for w in ws], "in": [w.input_tokens / w.requests for w in ws],
-                "out": [w.output_tokens / w.requests for w in ws], "ttft": [1000 * w.ttft_p95_s for w in ws]}
+                "out": [w.output_tokens / w.requests for w in ws], "cost": [1000 * w.cost_usd / w.requests for w in ws]}
     if spec.kind == "inference":
         r = run_serving(spec, seed=seed, fast=True, telemetry="off", quiet=True).result
         return {"x": [w.index for w in r.windows], "psi": [w.report.max_psi for w in r.windows],
@@ -112,13 +120,15 @@ def draw(drill: Drill, runs: list[tuple[str, dict]], path: Path) -> None:
             ax.plot(s["x"], s["in"], lw=1.2, label="input")
             ax.plot(s["x"], s["out"], lw=1.2, ls="--", label="output")
             ax.set_yscale("log")
+            ax.set_ylim(1, 300)
             ax.set_xlabel("window", fontsize=8)
             ax.set_ylabel("tokens per request", fontsize=7)
             ax.legend(fontsize=7, loc="upper left")
             ax2 = ax.twinx()
-            ax2.plot(s["x"], s["ttft"], lw=1.2, ls=":", color="tab:red")
-            ax2.set_ylim(bottom=0)
-            ax2.set_ylabel("TTFT p95, ms (dotted)", fontsize=7)
+            ax2.plot(s["x"], s["cost"], lw=1.2, ls=":", color="tab:red")
+            ax2.axhline(COST_PER_1K_REQUESTS_USD, color="grey", ls="--", lw=0.8)
+            ax2.set_ylim(0, 120)
+            ax2.set_ylabel("USD per 1,000 questions (dotted)", fontsize=7)
             ax2.tick_params(labelsize=7)
         else:
             ax.plot(s["x"], s["psi"], lw=1.2, label="max PSI")
