@@ -129,6 +129,9 @@ class MatrixResult:
     training_speed: float | None = None  # None: the training rows ran --fast
     generative_seeds: list[int] = field(default_factory=list)
     generative_speed: float = 1.0
+    # Alerts whose firing where not expected is shown but not judged (only where asked: the
+    # bot's sub-millisecond latency SLO in make test, whose other workers load the same 2 cores).
+    tolerated: list[str] = field(default_factory=list)
     latency: list["LatencyRow"] = field(default_factory=list)
     misses: list[str] = field(default_factory=list)  # one line per wrong cell: what Prometheus saw (explain_misses)
 
@@ -170,6 +173,8 @@ class MatrixResult:
                 if self.steps_aside(row, alert):
                     continue
                 hit = set(fired.get(row, {}).get(alert, []))
+                if alert in self.tolerated and alert not in expected:
+                    continue
                 for seed in self.seeds_of(row):
                     yield row, seed, alert, alert in expected, seed in hit
 
@@ -336,7 +341,8 @@ def run_fast_matrix(stack: NativeStack, seeds: list[int], scenarios: list[str] |
                     inference_fixes: bool = True, inference_parallel: int = 2,
                     training_speed: float | None = None, training_fixes: bool = True,
                     generative_seeds: list[int] | None = None, generative_speed: float = 1.0,
-                    generative_fixes: bool = True, generative_parallel: int = 6) -> "MatrixResult":
+                    generative_fixes: bool = True, generative_parallel: int = 6,
+                    tolerated: list[str] = ()) -> "MatrixResult":
     """Training rows `--fast` over `seeds`, or paced at training_speed (all at once: they mostly
     sleep); inference and support-bot rows paced (see the module docstring)."""
     rules = alert_rules()
@@ -355,7 +361,7 @@ def run_fast_matrix(stack: NativeStack, seeds: list[int], scenarios: list[str] |
     result = MatrixResult(tag, list(seeds), [(n, v) for n, v, _, _ in rows] + killed,
                           expected, columns, inference_seeds=inference_seeds, inference_speed=inference_speed,
                           training_speed=training_speed, generative_seeds=generative_seeds,
-                          generative_speed=generative_speed)
+                          generative_speed=generative_speed, tolerated=list(tolerated))
     t0 = time.time()
     onset_files: dict[str, Path] = {}
     tmp = Path(tempfile.mkdtemp(prefix="lab-matrix-onsets-"))

