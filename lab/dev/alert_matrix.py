@@ -218,8 +218,11 @@ def matrix_rows(scenarios: list[str] | None = None) -> list[tuple[str, str, list
     return rows
 
 
-def _killed_run(stack: NativeStack, tag: str, row: tuple[str, str], timeout_s: float = 180) -> float:
-    """Start the row's paced healthy run, SIGKILL it once Prometheus has its data; returns the kill time."""
+def _killed_run(stack: NativeStack, tag: str, row: tuple[str, str], timeout_s: float = 600) -> float:
+    """Start the row's paced healthy run, SIGKILL it once Prometheus has its data; returns the kill time.
+
+    timeout_s covers the run's start: the bot trains first when its cache is cold, which took
+    over 180 s on a loaded CI machine (the run was then killed before its first export)."""
     instance = _instance(tag, *row, 0)
     gauge = RUNNING[load_scenario(KILLED[row]).kind]
     code = ("from lab.families import run; from lab.specs.loader import load_scenario; "

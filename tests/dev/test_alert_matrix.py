@@ -154,6 +154,10 @@ def _make_every_family_current(native_stack) -> None:
         for fix in (False, True):
             run(load_scenario("bot-pii", fix=fix, overrides=["stream.windows=3"]), seed=TEST_SEEDS[0], fast=True,
                 telemetry="on", quiet=True, print_summary=False, instance=f"matrix-pint:bot-pii:{fix}")
+    # Recorded series appear at the next rule evaluation (every 5 s): pint must not ask before.
+    for recorded in ("instance:ml_genai_labels_not_correct:ratio_rate1m",
+                     "instance:gen_ai_server_latency_over_objective:ratio_rate30s", "instance:lab_series:count"):
+        native_stack.wait_for_series(f'{recorded}{{instance=~"matrix-pint:.*"}}', timeout=60)
 
 
 def test_pint_passes_against_the_test_prometheus(matrix, native_stack, pint, tmp_path):
