@@ -252,61 +252,59 @@ def _run_child(stack: NativeStack, code: str, what: str) -> float:
     return time.time() - t
 
 
+class _Onsets(BaseObserver):
+    """Wall time at which each alert's condition first held for SUSTAINED_WINDOWS windows in a row.
+
+    Onset: the first window of the first streak that reaches the signature's length, so a
+    one-window blip earlier in the stream does not count as the fault's start. `held` maps a
+    window report to {alert: condition held}."""
+
+    def __init__(self, held):
+        self.held, self.onsets = held, {}
+        self._streak: dict[str, int] = {}
+        self._start: dict[str, float] = {}
+
+    def on_report(self, rec) -> None:
+        now = time.time()
+        for alert, held in self.held(rec).items():
+            if not held:
+                self._streak[alert] = 0
+                continue
+            if not self._streak.get(alert):
+                self._start[alert] = now
+            self._streak[alert] = self._streak.get(alert, 0) + 1
+            if self._streak[alert] >= SUSTAINED_WINDOWS:
+                self.onsets.setdefault(alert, self._start[alert])
+
+
+def _inference_conditions(rec) -> dict[str, bool]:
+    f = flags(rec)
+    return {"MLLabInputDrift": f["input_drift"] or f["psi_major"] or f["js_drift"],
+            "MLLabAccuracyDegraded": f["accuracy_degraded"], "MLLabMiscalibrated": f["miscalibrated"],
+            "MLLabInferenceLatencySLO": f["latency_slo"], "MLLabInferenceErrors": f["error_rate"]}
+
+
+def _bot_conditions(rec) -> dict[str, bool]:
+    f = bot_flags(rec)
+    return {alert: f[signature] for alert, signature in BOT_SIGNATURE_OF.items()}
+
+
 def paced_inference_run(name: str, fix: bool, seed: int, speed: float, instance: str, out: str) -> None:
     """Child process of the matrix: one paced inference run; writes the wall time at which each
     inference alert's condition first held on a window (for the detection latency)."""
-    onsets: dict[str, float] = {}
-    streak_start: dict[str, float | None] = {}
-    streak: dict[str, int] = {}
-
-    class Windows(BaseObserver):
-        # Onset: the first window of the first streak that reaches the signature's length, so a
-        # one-window blip earlier in the stream does not count as the fault's start.
-        def on_report(self, rec) -> None:
-            f = flags(rec)
-            now = time.time()
-            for alert, held in (("MLLabInputDrift", f["input_drift"] or f["psi_major"] or f["js_drift"]),
-                                ("MLLabAccuracyDegraded", f["accuracy_degraded"]),
-                                ("MLLabMiscalibrated", f["miscalibrated"]),
-                                ("MLLabInferenceLatencySLO", f["latency_slo"]),
-                                ("MLLabInferenceErrors", f["error_rate"])):
-                if not held:
-                    streak[alert], streak_start[alert] = 0, None
-                    continue
-                if not streak.get(alert):
-                    streak_start[alert] = now
-                streak[alert] = streak.get(alert, 0) + 1
-                if streak[alert] >= SUSTAINED_WINDOWS:
-                    onsets.setdefault(alert, streak_start[alert])
-
+    clock = _Onsets(_inference_conditions)
     run_serving(load_scenario(name, fix=fix), seed=seed, speed=speed, telemetry="on", quiet=True,
-                  extra_observers=[Windows()], print_summary=False, instance=instance)
-    Path(out).write_text(json.dumps(onsets))
+                extra_observers=[clock], print_summary=False, instance=instance)
+    Path(out).write_text(json.dumps(clock.onsets))
 
 
 def paced_generative_run(name: str, fix: bool, seed: int, speed: float, instance: str, out: str) -> None:
     """Child process of the matrix: one paced support-bot run; writes the wall time at which each
     bot alert's signature first held on a window, as paced_inference_run does."""
-    onsets: dict[str, float] = {}
-    streak_start: dict[str, float] = {}
-    streak: dict[str, int] = {}
-
-    class Windows(BaseObserver):
-        def on_report(self, rec) -> None:
-            f, now = bot_flags(rec), time.time()
-            for alert, signature in BOT_SIGNATURE_OF.items():
-                if not f[signature]:
-                    streak[alert] = 0
-                    continue
-                if not streak.get(alert):
-                    streak_start[alert] = now
-                streak[alert] = streak.get(alert, 0) + 1
-                if streak[alert] >= SUSTAINED_WINDOWS:
-                    onsets.setdefault(alert, streak_start[alert])
-
+    clock = _Onsets(_bot_conditions)
     run_generative(load_scenario(name, fix=fix), seed=seed, speed=speed, telemetry="on", quiet=True,
-                   extra_observers=[Windows()], print_summary=False, instance=instance)
-    Path(out).write_text(json.dumps(onsets))
+                   extra_observers=[clock], print_summary=False, instance=instance)
+    Path(out).write_text(json.dumps(clock.onsets))
 
 
 class FiringPoller:
