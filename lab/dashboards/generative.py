@@ -22,6 +22,7 @@ from lab.dashboards.model import (
     ORANGE,
     RED,
     RUN,
+    RUN_LEGEND,
     Dashboard,
     Panel,
     Row,
@@ -33,7 +34,6 @@ from lab.dashboards.overview import LATE_S, STALE_S
 from lab.specs.generative import BotStreamSpec
 from lab.stats import ks_pvalue
 
-RUN_LEGEND = "{{lab_scenario}}/{{lab_variant}}"
 BY_RUN = "lab_scenario, lab_variant"
 # The variable every bot dashboard narrows by: a series only the bot exports.
 VARIABLE_METRIC = "ml_genai_requests_total"

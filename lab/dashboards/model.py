@@ -19,6 +19,8 @@ from typing import Any
 # version of the classic (v1) model. tests/dashboards/test_dashboards.py checks it against
 # LAB_GRAFANA_DASHBOARD_SCHEMA_VERSION in .env.
 SCHEMA_VERSION = 42
+# The legend of a per-run series: every dashboard narrows runs by scenario and variant.
+RUN_LEGEND = "{{lab_scenario}}/{{lab_variant}}"
 
 DS = {"type": "prometheus", "uid": "${datasource}"}
 # The trainer's and the inference server's OTLP job names (service.namespace/service.name).

@@ -13,6 +13,7 @@ from lab.dashboards.model import (
     ORANGE,
     RED,
     RUN,
+    RUN_LEGEND,
     Dashboard,
     Panel,
     Row,
@@ -21,7 +22,6 @@ from lab.dashboards.model import (
     run_variables,
 )
 
-RUN_LEGEND = "{{lab_scenario}}/{{lab_variant}}"
 # Panels on rate()/increase() need two samples of a series inside their window: --fast
 # serving runs export after every drift window (lab/serving/export.py), and the contract
 # test also holds every serving panel to data on a run at the real 5 s pace

@@ -12,6 +12,7 @@ from lab.dashboards.model import (
     ORANGE,
     RED,
     RUN,
+    RUN_LEGEND,
     TRAINING,
     YELLOW,
     Dashboard,
@@ -23,7 +24,6 @@ from lab.dashboards.model import (
     run_variables,
 )
 
-RUN_LEGEND = "{{lab_scenario}}/{{lab_variant}}"
 # The OTel Python SDK cannot export NaN/inf, so lab/training/export.py skips a non-finite interval peak
 # (no point for that interval). A --fast diverged run's 70 steps take a fraction of a second:
 # unless a periodic export happens to fall before step ~50, every gradient-norm peak it
